@@ -1,0 +1,54 @@
+# demandcast: `make run` runs the pipeline, `make test` runs the tests. Both set up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: run test lint format serve image lock clean help
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "demandcast needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamp files: reinstall only when a lock file changes.
+$(VENV)/.run: requirements/pipeline.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/pipeline.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+$(VENV)/.dev: requirements/dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@ $(VENV)/.run
+
+run: $(VENV)/.run  ## run the whole pipeline (dvc repro) and print the evaluation
+	$(BIN)/dvc repro
+	@$(BIN)/python -m demandcast report
+
+test: $(VENV)/.dev  ## lint, then the whole test suite
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev  ## ruff lint and format check
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(VENV)/.dev  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+lock:  ## re-resolve requirements/*.lock from pyproject.toml in throwaway venvs
+	rm -rf /tmp/demandcast-lock && $(PYTHON) -m venv /tmp/demandcast-lock
+	/tmp/demandcast-lock/bin/pip install --quiet '.[pipeline]'
+	/tmp/demandcast-lock/bin/pip freeze --exclude-editable | grep -v '^demandcast' > requirements/pipeline.lock
+	/tmp/demandcast-lock/bin/pip install --quiet '.[pipeline,serve,dev]'
+	/tmp/demandcast-lock/bin/pip freeze --exclude-editable | grep -v '^demandcast' > requirements/dev.lock
+
+clean:  ## remove pipeline outputs (not the venv, not the DVC cache)
+	rm -rf data/prepared.parquet data/features.parquet models reports/plots

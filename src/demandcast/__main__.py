@@ -1,0 +1,3 @@
+from demandcast.cli import main
+
+raise SystemExit(main())

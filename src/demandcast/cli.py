@@ -1,0 +1,166 @@
+"""One entry point: ``python -m demandcast <stage>`` (or ``demandcast <stage>``).
+
+Each DVC stage is one subcommand. This module is the I/O edge: it reads params.yaml (through
+``config``), reads and writes files atomically, logs progress, and turns data errors into a
+message and exit code 2. Everything it calls takes data and returns data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from demandcast.config import ConfigError, Params, load_params
+from demandcast.data.schema import DataError
+from demandcast.files import atomic_path, write_json
+
+log = logging.getLogger("demandcast")
+
+PREPARED = Path("data/prepared.parquet")
+PREPARE_REPORT = Path("reports/prepare.json")
+FEATURES = Path("data/features.parquet")
+MODELS = Path("models")
+METRICS = Path("reports/metrics.json")
+PLOTS = Path("reports/plots")
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def load_raw(params: Params) -> tuple[pd.DataFrame, str]:
+    """The raw table in canonical columns, and a name for it in messages."""
+    from demandcast.data import load, synthetic
+
+    if params.data.source == "synthetic":
+        cfg = params.data.synthetic
+        return synthetic.generate(cfg), f"synthetic(seed={cfg.seed})"
+    return load.read_table(params.data.path, params.data.columns), str(params.data.path)
+
+
+def cmd_prepare(params: Params, args: argparse.Namespace) -> None:
+    from demandcast.data.validate import prepare_table
+
+    raw, source = load_raw(params)
+    log.info("prepare: read %d rows from %s", len(raw), source)
+    prepared, summary = prepare_table(raw, source, params.min_history_days, params.data.date_format)
+    _write_parquet(prepared, PREPARED)
+    write_json(PREPARE_REPORT, summary.as_dict())
+    log.info("prepare: %d series, %s .. %s, %d rows (%d missing days filled with 0) -> %s",
+             summary.series, summary.start, summary.end, summary.rows_out, summary.days_filled,
+             PREPARED)
+
+
+def cmd_features(params: Params, args: argparse.Namespace) -> None:
+    from demandcast.features import build
+
+    prepared = pd.read_parquet(PREPARED)
+    features = build(prepared, params.horizon, params.features)
+    _write_parquet(features, FEATURES)
+    log.info("features: %d rows x %d columns -> %s", *features.shape, FEATURES)
+
+
+def cmd_train(params: Params, args: argparse.Namespace) -> None:
+    from demandcast.model import train_bundles
+
+    features = pd.read_parquet(FEATURES)
+    MODELS.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".models.", dir=MODELS.parent.resolve()))
+    try:
+        train_bundles(features, params, staging)
+        shutil.rmtree(MODELS, ignore_errors=True)
+        staging.rename(MODELS)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
+    from demandcast import bundle
+    from demandcast.evaluate import holdout_frame, plot_tables, report, summary_table
+
+    prepared = pd.read_parquet(PREPARED)
+    booster, meta, forecast = bundle.read(MODELS / "eval")
+    frame = holdout_frame(prepared, booster, meta, forecast)
+    metrics = report(frame)
+    importance = booster.get_score(importance_type="total_gain")
+    for name, table in plot_tables(frame, importance, params.evaluate.plot_top_features).items():
+        with atomic_path(PLOTS / name) as tmp:
+            table.to_csv(tmp, index=False)
+    write_json(METRICS, metrics)
+    print(summary_table(metrics))
+
+
+def cmd_report(params: Params, args: argparse.Namespace) -> None:
+    """Print the last evaluation (reports/metrics.json) as a table."""
+    import json
+
+    from demandcast.evaluate import summary_table
+
+    if not METRICS.exists():
+        raise DataError(f"{METRICS}: not found; run the pipeline first (make run, or dvc repro)")
+    print(summary_table(json.loads(METRICS.read_text())))
+
+
+def cmd_generate(params: Params, args: argparse.Namespace) -> None:
+    """Write the synthetic data as a user-style file (for trying the file source at any size)."""
+    from demandcast.data import synthetic
+
+    overrides = {k: v for k, v in (("seed", args.seed), ("stores", args.stores),
+                                   ("items", args.items), ("days", args.days)) if v is not None}
+    cfg = params.data.synthetic.model_copy(update=overrides)
+    frame = synthetic.generate(cfg, with_true_mean=args.with_true_mean)
+    out = Path(args.out)
+    with atomic_path(out) as tmp:
+        if out.suffix == ".csv":
+            frame.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+        else:
+            frame.to_parquet(tmp, index=False)
+    log.info("generate: %d rows, %d series -> %s", len(frame), cfg.stores * cfg.items, out)
+
+
+STAGES: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = {
+    "prepare": (cmd_prepare, "load, validate and gap-fill the raw sales -> data/prepared.parquet"),
+    "features": (cmd_features, "calendar, lag and rolling features -> data/features.parquet"),
+    "train": (cmd_train, "fit the holdout and the serving XGBoost models -> models/"),
+    "evaluate": (cmd_evaluate, "holdout metrics, baselines, oracle -> reports/metrics.json"),
+    "report": (cmd_report, "print the last evaluation table (reports/metrics.json)"),
+    "generate": (cmd_generate, "write synthetic sales to a CSV/Parquet file"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="demandcast", description=__doc__.splitlines()[0])
+    top.add_argument("--params", default="params.yaml", help="parameters file (default: %(default)s)")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text) in STAGES.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "generate":
+            cmd.add_argument("--out", required=True, help="output .csv or .parquet")
+            for opt in ("seed", "stores", "items", "days"):
+                cmd.add_argument(f"--{opt}", type=int, help=f"override data.synthetic.{opt}")
+            cmd.add_argument("--with-true-mean", action="store_true",
+                             help="also write the true_mean column")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    started = time.perf_counter()
+    try:
+        params = load_params(args.params)
+        STAGES[args.command][0](params, args)
+    except (ConfigError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info("%s: done in %.1f s", args.command, time.perf_counter() - started)
+    return 0

@@ -1,0 +1,145 @@
+"""Typed view of ``params.yaml``: the one place in the package that reads it.
+
+Every stage receives a :class:`Params` object; nothing else opens the file. Unknown keys are
+refused, so a typo in ``params.yaml`` fails loudly instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnMap(_Strict):
+    """Which column of *your* file holds each canonical column. ``item: null`` = store-only."""
+
+    date: str = "date"
+    store: str = "store"
+    item: str | None = "item"
+    sales: str = "sales"
+
+
+class Change(_Strict):
+    """A change injected into the synthetic data from ``start`` on (used to exercise drift)."""
+
+    start: dt.date
+    level_shift: float = 0.0  # +0.3 = demand 30% higher
+    weekly_pattern: list[float] | None = Field(default=None, min_length=7, max_length=7)
+    stores: list[int] | None = None  # None = every store
+
+
+class Synthetic(_Strict):
+    seed: int = 42
+    stores: int = Field(10, ge=1)
+    items: int = Field(50, ge=1)
+    start: dt.date = dt.date(2013, 1, 1)
+    days: int = Field(1826, ge=1)
+    yearly_growth: float = 0.08
+    new_items: int = Field(0, ge=0)  # items that appear later (see `new_items_start`)
+    new_items_start: dt.date | None = None
+    changes: list[Change] = []
+
+
+class DataParams(_Strict):
+    source: Literal["synthetic", "file"] = "synthetic"
+    path: str | None = None  # CSV or Parquet, long format, one row per series and day
+    columns: ColumnMap = ColumnMap()
+    date_format: str | None = None  # e.g. "%d/%m/%Y"; None = ISO 8601 / pandas inference
+    synthetic: Synthetic = Synthetic()
+
+    @model_validator(mode="after")
+    def _path_for_file_source(self) -> DataParams:
+        if self.source == "file" and not self.path:
+            raise ValueError("data.source is 'file' but data.path is empty: set it to your CSV/Parquet")
+        return self
+
+
+class PrepareParams(_Strict):
+    # A series needs this many days beyond 2 x horizon (one horizon of lag, one of holdout).
+    min_train_days: int = Field(28, ge=1)
+
+
+class FeatureParams(_Strict):
+    # Rolling means of sales ending `horizon` days before the target day.
+    windows: list[int] = Field([7, 28, 91, 364], min_length=1)
+    # Extra lags (days) on top of the horizon-aligned ones; each must be >= horizon.
+    yearly_lags: bool = True  # same weekday one year (364 days) earlier, when horizon <= 364 - 7
+
+
+class TrainParams(_Strict):
+    # log-link objectives only: the series level enters as a log base margin
+    objective: Literal["count:poisson", "reg:tweedie"] = "count:poisson"
+    n_estimators: int = Field(300, ge=1)
+    learning_rate: float = Field(0.08, gt=0)
+    max_depth: int = Field(6, ge=1)
+    min_child_weight: float = Field(50.0, ge=0)
+    subsample: float = Field(1.0, gt=0, le=1)
+    colsample_bytree: float = Field(1.0, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    max_bin: int = Field(256, ge=2)
+    seed: int = 0
+    nthread: int = Field(2, ge=1)
+
+
+class EvaluateParams(_Strict):
+    # Aggregate plot data by this many series at most to keep plots small.
+    plot_top_features: int = Field(20, ge=1)
+
+
+class DriftParams(_Strict):
+    drift_share: float = Field(0.5, gt=0, le=1)
+    concept_threshold: float = Field(0.2, ge=0)
+
+
+class Params(_Strict):
+    horizon: int = Field(90, ge=1, le=366)
+    data: DataParams = DataParams()
+    prepare: PrepareParams = PrepareParams()
+    features: FeatureParams = FeatureParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    drift: DriftParams = DriftParams()
+
+    @property
+    def min_history_days(self) -> int:
+        return 2 * self.horizon + self.prepare.min_train_days
+
+    def digest(self, *sections: str) -> str:
+        """Stable hash of the named sections (all when none), for model metadata."""
+        dump = self.model_dump(mode="json")
+        chosen = {k: dump[k] for k in (sections or dump)}
+        return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing or wrong; the message says where."""
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: not found (run from the repository root, or pass --params)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: invalid parameters"]
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
