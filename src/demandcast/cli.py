@@ -77,6 +77,7 @@ def cmd_train(params: Params, args: argparse.Namespace) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".models.", dir=MODELS.parent.resolve()))
     try:
         train_bundles(features, params, staging)
+        staging.chmod(0o755)
         shutil.rmtree(MODELS, ignore_errors=True)
         staging.rename(MODELS)
     finally:
