@@ -85,10 +85,14 @@ def read(directory: Path | str):
     booster.load_model(bytearray((directory / MODEL_FILE).read_bytes()))
     forecast = np.load(directory / FORECAST_FILE, allow_pickle=False)
     if forecast.shape != (len(meta.series) * meta.horizon_days, len(meta.features)):
-        raise ValueError(f"{directory}: forecast.npy shape {forecast.shape} does not match metadata")
+        raise ValueError(
+            f"{directory}: forecast.npy shape {forecast.shape} does not match metadata"
+        )
     if booster.num_features() != len(meta.features) - 1:  # minus the base margin column
-        raise ValueError(f"{directory}: model expects {booster.num_features()} features, "
-                         f"metadata lists {len(meta.features) - 1} (+ base margin)")
+        raise ValueError(
+            f"{directory}: model expects {booster.num_features()} features, "
+            f"metadata lists {len(meta.features) - 1} (+ base margin)"
+        )
     return booster, meta, forecast
 
 
@@ -96,5 +100,6 @@ def predict(booster, meta: Meta, features: np.ndarray) -> np.ndarray:
     """Expected sales for rows of ``features`` (columns as ``meta.features``)."""
     margin_col = meta.features.index(meta.base_margin)
     inputs = np.delete(features, margin_col, axis=1)
-    return booster.inplace_predict(inputs, base_margin=features[:, margin_col],
-                                   validate_features=False)
+    return booster.inplace_predict(
+        inputs, base_margin=features[:, margin_col], validate_features=False
+    )

@@ -55,9 +55,15 @@ def cmd_prepare(params: Params, args: argparse.Namespace) -> None:
     prepared, summary = prepare_table(raw, source, params.min_history_days, params.data.date_format)
     _write_parquet(prepared, PREPARED)
     write_json(PREPARE_REPORT, summary.as_dict())
-    log.info("prepare: %d series, %s .. %s, %d rows (%d missing days filled with 0) -> %s",
-             summary.series, summary.start, summary.end, summary.rows_out, summary.days_filled,
-             PREPARED)
+    log.info(
+        "prepare: %d series, %s .. %s, %d rows (%d missing days filled with 0) -> %s",
+        summary.series,
+        summary.start,
+        summary.end,
+        summary.rows_out,
+        summary.days_filled,
+        PREPARED,
+    )
 
 
 def cmd_features(params: Params, args: argparse.Namespace) -> None:
@@ -115,9 +121,19 @@ def cmd_generate(params: Params, args: argparse.Namespace) -> None:
     """Write the synthetic data as a user-style file (for trying the file source at any size)."""
     from demandcast.data import synthetic
 
-    overrides = {k: v for k, v in (("seed", args.seed), ("stores", args.stores),
-                                   ("items", args.items), ("days", args.days)) if v is not None}
-    cfg = params.data.synthetic.model_copy(update=overrides)
+    overrides = {
+        k: v
+        for k, v in (
+            ("seed", args.seed),
+            ("stores", args.stores),
+            ("items", args.items),
+            ("days", args.days),
+        )
+        if v is not None
+    }
+    cfg = type(params.data.synthetic).model_validate(
+        {**params.data.synthetic.model_dump(), **overrides}
+    )
     frame = synthetic.generate(cfg, with_true_mean=args.with_true_mean)
     out = Path(args.out)
     with atomic_path(out) as tmp:
@@ -140,7 +156,9 @@ STAGES: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = {
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="demandcast", description=__doc__.splitlines()[0])
-    top.add_argument("--params", default="params.yaml", help="parameters file (default: %(default)s)")
+    top.add_argument(
+        "--params", default="params.yaml", help="parameters file (default: %(default)s)"
+    )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in STAGES.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
@@ -148,8 +166,9 @@ def parser() -> argparse.ArgumentParser:
             cmd.add_argument("--out", required=True, help="output .csv or .parquet")
             for opt in ("seed", "stores", "items", "days"):
                 cmd.add_argument(f"--{opt}", type=int, help=f"override data.synthetic.{opt}")
-            cmd.add_argument("--with-true-mean", action="store_true",
-                             help="also write the true_mean column")
+            cmd.add_argument(
+                "--with-true-mean", action="store_true", help="also write the true_mean column"
+            )
     return top
 
 

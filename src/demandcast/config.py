@@ -62,7 +62,9 @@ class DataParams(_Strict):
     @model_validator(mode="after")
     def _path_for_file_source(self) -> DataParams:
         if self.source == "file" and not self.path:
-            raise ValueError("data.source is 'file' but data.path is empty: set it to your CSV/Parquet")
+            raise ValueError(
+                "data.source is 'file' but data.path is empty: set it to your CSV/Parquet"
+            )
         return self
 
 

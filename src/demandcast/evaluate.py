@@ -48,13 +48,15 @@ def baselines(panel: Panel, cutoff: pd.Timestamp, horizon: int) -> dict[str, np.
     return out
 
 
-def holdout_frame(prepared: pd.DataFrame, booster, meta: bundle.Meta,
-                  forecast: np.ndarray) -> pd.DataFrame:
+def holdout_frame(
+    prepared: pd.DataFrame, booster, meta: bundle.Meta, forecast: np.ndarray
+) -> pd.DataFrame:
     """One row per series and holdout day: keys, date, horizon_day, actual, predicted, ..."""
     keys = meta.series_keys
     n, horizon = len(meta.series), meta.horizon_days
-    frame = pd.DataFrame(np.repeat(np.array(meta.series, dtype=object), horizon, axis=0),
-                         columns=keys)
+    frame = pd.DataFrame(
+        np.repeat(np.array(meta.series, dtype=object), horizon, axis=0), columns=keys
+    )
     for key in keys:
         frame[key] = frame[key].astype(prepared[key].dtype)
     frame["horizon_day"] = np.tile(np.arange(1, horizon + 1), n)
@@ -67,7 +69,9 @@ def holdout_frame(prepared: pd.DataFrame, booster, meta: bundle.Meta,
         frame["oracle"] = truth[TRUE_MEAN].reindex(index).to_numpy()
     panel = to_panel(prepared[[*keys, DATE, SALES]])
     order = pd.MultiIndex.from_frame(panel.keys) if len(keys) > 1 else pd.Index(panel.keys[keys[0]])
-    series_index = pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
+    series_index = (
+        pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
+    )
     rows = order.get_indexer(series_index)
     for name, values in baselines(panel, pd.Timestamp(meta.cutoff), horizon).items():
         frame[name] = values[rows, frame["horizon_day"].to_numpy() - 1]
@@ -97,22 +101,35 @@ def report(frame: pd.DataFrame) -> dict:
     return out
 
 
-def plot_tables(frame: pd.DataFrame, importance: dict[str, float], top: int
-                ) -> dict[str, pd.DataFrame]:
+def plot_tables(
+    frame: pd.DataFrame, importance: dict[str, float], top: int
+) -> dict[str, pd.DataFrame]:
     """Small CSVs for ``dvc plots``: totals over time, error by horizon day, importance."""
     value_cols = [c for c in ("actual", "predicted", "oracle", "seasonal_naive") if c in frame]
     over_time = frame.groupby(DATE)[value_cols].sum().round(2).reset_index()
     over_time[DATE] = over_time[DATE].dt.strftime("%Y-%m-%d")
-    by_day = frame.groupby("horizon_day").apply(
-        lambda g: pd.Series({
-            "model": score(g["actual"], g["predicted"])["smape"],
-            "seasonal_naive": score(g["actual"], g["seasonal_naive"])["smape"],
-            **({"oracle": score(g["actual"], g["oracle"])["smape"]} if "oracle" in g else {}),
-        }),
-        include_groups=False,
-    ).round(3).reset_index()
-    gain = pd.DataFrame(sorted(importance.items(), key=lambda kv: -kv[1])[:top],
-                        columns=["feature", "gain"]).round(3)
+    by_day = (
+        frame.groupby("horizon_day")
+        .apply(
+            lambda g: pd.Series(
+                {
+                    "model": score(g["actual"], g["predicted"])["smape"],
+                    "seasonal_naive": score(g["actual"], g["seasonal_naive"])["smape"],
+                    **(
+                        {"oracle": score(g["actual"], g["oracle"])["smape"]}
+                        if "oracle" in g
+                        else {}
+                    ),
+                }
+            ),
+            include_groups=False,
+        )
+        .round(3)
+        .reset_index()
+    )
+    gain = pd.DataFrame(
+        sorted(importance.items(), key=lambda kv: -kv[1])[:top], columns=["feature", "gain"]
+    ).round(3)
     return {"forecast.csv": over_time, "horizon.csv": by_day, "importance.csv": gain}
 
 
@@ -123,10 +140,14 @@ def summary_table(metrics: dict) -> str:
     if "oracle" in metrics:
         rows.append(("oracle (true mean)", metrics["oracle"]))
     h = metrics["holdout"]
-    lines = [f"holdout {h['start']} .. {h['end']}, {h['rows']} rows",
-             f"{'forecast':<20}{'SMAPE %':>10}{'MAE':>10}{'RMSE':>10}"]
+    lines = [
+        f"holdout {h['start']} .. {h['end']}, {h['rows']} rows",
+        f"{'forecast':<20}{'SMAPE %':>10}{'MAE':>10}{'RMSE':>10}",
+    ]
     for name, m in rows:
-        cells = "".join(f"{m[k]:>10.3f}" if k in m else f"{'':>10}" for k in ("smape", "mae", "rmse"))
+        cells = "".join(
+            f"{m[k]:>10.3f}" if k in m else f"{'':>10}" for k in ("smape", "mae", "rmse")
+        )
         lines.append(f"{name:<20}{cells}")
     if "oracle" in metrics:
         lines.append(f"model SMAPE / oracle SMAPE = {h['smape'] / metrics['oracle']['smape']:.4f}")

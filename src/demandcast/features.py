@@ -125,8 +125,11 @@ def sales_features(panel: Panel, horizon: int, params: FeatureParams) -> dict[st
         store_code = pd.factorize(panel.keys[STORE])[0]
         item_code = pd.factorize(panel.keys[ITEM])[0]
         overall = _group_mean(cum, np.zeros(len(panel.keys), dtype=int), horizon, LEVEL_WINDOW)
-        pooled = (_group_mean(cum, store_code, horizon, LEVEL_WINDOW)
-                  * _group_mean(cum, item_code, horizon, LEVEL_WINDOW) / overall)
+        pooled = (
+            _group_mean(cum, store_code, horizon, LEVEL_WINDOW)
+            * _group_mean(cum, item_code, horizon, LEVEL_WINDOW)
+            / overall
+        )
         feats["r_pooled_level"] = ratio(pooled)
     return feats
 
@@ -161,7 +164,9 @@ def build(prepared: pd.DataFrame, horizon: int, params: FeatureParams) -> pd.Dat
     out[SALES] = sales_ext[series_idx, day_idx]
     for col in prepared.columns.difference([*out.columns]):  # carried columns (covariates, truth)
         extra = prepared.set_index([*series_columns(prepared), DATE])[col]
-        out[col] = extra.reindex(pd.MultiIndex.from_frame(out[[*series_columns(out), DATE]])).to_numpy()
+        out[col] = extra.reindex(
+            pd.MultiIndex.from_frame(out[[*series_columns(out), DATE]])
+        ).to_numpy()
     for name, values in calendar(dates).items():
         out[name] = values.astype(np.int16)
     for name, matrix in feats.items():
@@ -184,7 +189,11 @@ def add_encodings(frame: pd.DataFrame, train_rows: np.ndarray) -> pd.DataFrame:
     train = frame.loc[train_rows, [*keys, SALES]]
     overall = max(train[SALES].mean(), LEVEL_FLOOR)
     out = frame.copy()
-    groups = {"store_enc": [STORE], "item_enc": [ITEM] if ITEM in keys else None, "series_enc": keys}
+    groups = {
+        "store_enc": [STORE],
+        "item_enc": [ITEM] if ITEM in keys else None,
+        "series_enc": keys,
+    }
     for name, by in groups.items():
         if by is None or (name == "series_enc" and len(keys) == 1):
             continue

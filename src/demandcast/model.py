@@ -12,7 +12,7 @@ import xgboost as xgb
 
 from demandcast import bundle
 from demandcast.config import Params
-from demandcast.data.schema import DATE, SALES, series_columns
+from demandcast.data.schema import DATE, SALES, plain, series_columns
 from demandcast.features import LOG_LEVEL, add_encodings, feature_columns
 
 log = logging.getLogger(__name__)
@@ -26,15 +26,23 @@ def data_hash(frame: pd.DataFrame) -> str:
 def booster_params(params: Params) -> dict:
     p = params.train
     return {
-        "objective": p.objective, "tree_method": "hist", "eta": p.learning_rate,
-        "max_depth": p.max_depth, "min_child_weight": p.min_child_weight,
-        "subsample": p.subsample, "colsample_bytree": p.colsample_bytree,
-        "lambda": p.reg_lambda, "max_bin": p.max_bin, "seed": p.seed, "nthread": p.nthread,
+        "objective": p.objective,
+        "tree_method": "hist",
+        "eta": p.learning_rate,
+        "max_depth": p.max_depth,
+        "min_child_weight": p.min_child_weight,
+        "subsample": p.subsample,
+        "colsample_bytree": p.colsample_bytree,
+        "lambda": p.reg_lambda,
+        "max_bin": p.max_bin,
+        "seed": p.seed,
+        "nthread": p.nthread,
     }
 
 
-def fit(features: pd.DataFrame, cutoff: pd.Timestamp, params: Params
-        ) -> tuple[bytes, bundle.Meta, np.ndarray]:
+def fit(
+    features: pd.DataFrame, cutoff: pd.Timestamp, params: Params
+) -> tuple[bytes, bundle.Meta, np.ndarray]:
     """Train on rows up to ``cutoff``; return the booster bytes, metadata and forecast rows
     (the ``horizon`` days after ``cutoff`` for every series)."""
     horizon = params.horizon
@@ -44,9 +52,13 @@ def fit(features: pd.DataFrame, cutoff: pd.Timestamp, params: Params
     columns = feature_columns(frame)
     inputs = [c for c in columns if c != LOG_LEVEL]
     train = frame.loc[train_rows]
-    dtrain = xgb.DMatrix(train[inputs].to_numpy(np.float32), label=train[SALES].to_numpy(),
-                         base_margin=train[LOG_LEVEL].to_numpy(), feature_names=inputs,
-                         nthread=params.train.nthread)
+    dtrain = xgb.DMatrix(
+        train[inputs].to_numpy(np.float32),
+        label=train[SALES].to_numpy(),
+        base_margin=train[LOG_LEVEL].to_numpy(),
+        feature_names=inputs,
+        nthread=params.train.nthread,
+    )
     log.info("train: %d rows through %s, %d features", len(train), cutoff.date(), len(inputs))
     booster = xgb.train(booster_params(params), dtrain, num_boost_round=params.train.n_estimators)
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
@@ -58,20 +70,19 @@ def fit(features: pd.DataFrame, cutoff: pd.Timestamp, params: Params
         raise ValueError(f"not every series has {horizon} forecast rows after {cutoff.date()}")
     meta = bundle.Meta(
         model_version=bundle.model_version(cutoff.date(), model_bytes),
-        trained_through=str(cutoff.date()), horizon_days=horizon, series_keys=keys,
-        series=[[_plain(v) for v in row] for row in series.itertuples(index=False)],
-        features=columns, base_margin=LOG_LEVEL, objective=params.train.objective,
+        trained_through=str(cutoff.date()),
+        horizon_days=horizon,
+        series_keys=keys,
+        series=[[plain(v) for v in row] for row in series.itertuples(index=False)],
+        features=columns,
+        base_margin=LOG_LEVEL,
+        objective=params.train.objective,
         training_rows=int(train_rows.sum()),
         params_hash=params.digest("horizon", "features", "train"),
         data_hash=data_hash(features.loc[train_rows, [*keys, DATE, SALES]]),
         xgboost_version=xgb.__version__,
     )
     return model_bytes, meta, future[columns].to_numpy(np.float32)
-
-
-def _plain(value):
-    """numpy scalars -> JSON-friendly Python values."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def train_bundles(features: pd.DataFrame, params: Params, out_dir: Path) -> dict[str, bundle.Meta]:

@@ -33,15 +33,21 @@ def read_table(path: Path | str, columns: ColumnMap) -> pd.DataFrame:
             raise DataError(f"{path}: the file is empty (no header, no rows)") from None
     else:
         frame = pd.read_parquet(path)
-    missing = [f"{theirs!r} (for {canonical})" for canonical, theirs in wanted.items()
-               if theirs not in frame.columns]
+    missing = [
+        f"{theirs!r} (for {canonical})"
+        for canonical, theirs in wanted.items()
+        if theirs not in frame.columns
+    ]
     if missing:
         raise DataError(
             f"{path}: missing required column(s) {', '.join(missing)}; the file has "
             f"{list(frame.columns)}. Fix data.columns in params.yaml to name your columns."
         )
-    clash = [c for c in (DATE, STORE, ITEM, SALES) if c in frame.columns and c not in wanted.values()
-             and c in wanted]
+    clash = [
+        c
+        for c in (DATE, STORE, ITEM, SALES)
+        if c in frame.columns and c not in wanted.values() and c in wanted
+    ]
     frame = frame.drop(columns=clash).rename(columns={v: k for k, v in wanted.items()})
     for key in (STORE, ITEM):
         if key in frame.columns and frame[key].dtype == object:

@@ -13,7 +13,9 @@ Other columns are passed through untouched (reserved for known-in-advance covari
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 DATE, STORE, ITEM, SALES = "date", "store", "item", "sales"
@@ -32,4 +34,9 @@ def describe_row(frame: pd.DataFrame, position: int, columns: Sequence[str] | No
     """One row as ``col=value, ...`` for error messages."""
     row = frame.iloc[position]
     cols = list(columns) if columns is not None else list(frame.columns)
-    return ", ".join(f"{c}={row[c]!r}" for c in cols)
+    return ", ".join(f"{c}={plain(row[c])!r}" for c in cols)
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars -> Python values, for messages and JSON."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -87,7 +87,9 @@ def generate(cfg: Synthetic, *, with_true_mean: bool = True) -> pd.DataFrame:
     mean = true_mean(cfg, frame["store"].to_numpy(), frame["item"].to_numpy(), frame["date"])
     # One stream per series, consumed in date order (see module docstring).
     sales = np.empty(len(frame), dtype=np.int64)
-    bounds = np.flatnonzero(np.diff(frame["item"].to_numpy() + 1_000_003 * frame["store"].to_numpy()))
+    bounds = np.flatnonzero(
+        np.diff(frame["item"].to_numpy() + 1_000_003 * frame["store"].to_numpy())
+    )
     starts = np.r_[0, bounds + 1]
     stops = np.r_[bounds + 1, len(frame)]
     store_col, item_col = frame["store"].to_numpy(), frame["item"].to_numpy()

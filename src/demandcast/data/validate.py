@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from demandcast.data.schema import DATE, SALES, DataError, describe_row, series_columns
+from demandcast.data.schema import DATE, SALES, DataError, describe_row, plain, series_columns
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,9 @@ class Summary:
         return self.__dict__.copy()
 
 
-def _refuse(source: str, column: str, problem: str, frame: pd.DataFrame, bad: np.ndarray,
-            fix: str) -> DataError:
+def _refuse(
+    source: str, column: str, problem: str, frame: pd.DataFrame, bad: np.ndarray, fix: str
+) -> DataError:
     positions = np.flatnonzero(bad)
     example = describe_row(frame, positions[0])
     return DataError(
@@ -39,25 +40,38 @@ def _refuse(source: str, column: str, problem: str, frame: pd.DataFrame, bad: np
     )
 
 
-def validate(frame: pd.DataFrame, source: str, min_history_days: int, date_format: str | None = None
-             ) -> pd.DataFrame:
+def validate(
+    frame: pd.DataFrame, source: str, min_history_days: int, date_format: str | None = None
+) -> pd.DataFrame:
     """Return a copy with parsed dates and numeric sales, or raise :class:`DataError`."""
     if frame.empty:
         raise DataError(f"{source}: the file has a header but no rows")
     keys = series_columns(frame)
     out = frame.copy()
 
-    dates = pd.to_datetime(out[DATE], errors="coerce", format=date_format)
+    dates = pd.to_datetime(out[DATE], errors="coerce", format=date_format or "ISO8601")
     bad = dates.isna().to_numpy()
     if bad.any():
-        raise _refuse(source, DATE, "are not dates", frame, bad,
-                      "Use ISO dates (YYYY-MM-DD) or set data.date_format in params.yaml.")
+        raise _refuse(
+            source,
+            DATE,
+            "are not dates",
+            frame,
+            bad,
+            "Use ISO dates (YYYY-MM-DD) or set data.date_format in params.yaml.",
+        )
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)
     bad = (dates != dates.dt.normalize()).to_numpy()
     if bad.any():
-        raise _refuse(source, DATE, "have a time of day", frame, bad,
-                      "The table must be daily: aggregate to one row per series and day.")
+        raise _refuse(
+            source,
+            DATE,
+            "have a time of day",
+            frame,
+            bad,
+            "The table must be daily: aggregate to one row per series and day.",
+        )
     out[DATE] = dates.astype("datetime64[ns]")
 
     for key in keys:
@@ -68,12 +82,24 @@ def validate(frame: pd.DataFrame, source: str, min_history_days: int, date_forma
     sales = pd.to_numeric(out[SALES], errors="coerce")
     bad = sales.isna().to_numpy()
     if bad.any():
-        raise _refuse(source, SALES, "are not numbers", frame, bad,
-                      "Sales must be numeric; write 0 for a day without sales.")
+        raise _refuse(
+            source,
+            SALES,
+            "are not numbers",
+            frame,
+            bad,
+            "Sales must be numeric; write 0 for a day without sales.",
+        )
     bad = (sales < 0).to_numpy()
     if bad.any():
-        raise _refuse(source, SALES, "are negative", frame, bad,
-                      "Sales must be >= 0; net out returns before forecasting demand.")
+        raise _refuse(
+            source,
+            SALES,
+            "are negative",
+            frame,
+            bad,
+            "Sales must be >= 0; net out returns before forecasting demand.",
+        )
     bad = ~np.isfinite(sales.to_numpy(dtype=float))
     if bad.any():
         raise _refuse(source, SALES, "are infinite", frame, bad, "Sales must be finite numbers.")
@@ -81,8 +107,14 @@ def validate(frame: pd.DataFrame, source: str, min_history_days: int, date_forma
 
     bad = out.duplicated(subset=[*keys, DATE], keep=False).to_numpy()
     if bad.any():
-        raise _refuse(source, "+".join([*keys, DATE]), "are duplicates of another row's series and "
-                      "date", frame, bad, "Aggregate to one row per series and day.")
+        raise _refuse(
+            source,
+            "+".join([*keys, DATE]),
+            "are duplicates of another row's series and date",
+            frame,
+            bad,
+            "Aggregate to one row per series and day.",
+        )
 
     span = out.groupby(keys, sort=False)[DATE].agg(["min"])
     days = (out[DATE].max() - span["min"]).dt.days + 1
@@ -90,7 +122,7 @@ def validate(frame: pd.DataFrame, source: str, min_history_days: int, date_forma
     if len(short):
         first = short.index[0]
         first = first if isinstance(first, tuple) else (first,)
-        named = ", ".join(f"{k}={v!r}" for k, v in zip(keys, first, strict=True))
+        named = ", ".join(f"{k}={plain(v)!r}" for k, v in zip(keys, first, strict=True))
         raise DataError(
             f"{source}: {len(short)} of {len(days)} series have less than {min_history_days} days "
             f"of history (2 x horizon + prepare.min_train_days); first: {named} with "
@@ -116,13 +148,17 @@ def fill_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return full, filled
 
 
-def prepare_table(frame: pd.DataFrame, source: str, min_history_days: int,
-                  date_format: str | None = None) -> tuple[pd.DataFrame, Summary]:
+def prepare_table(
+    frame: pd.DataFrame, source: str, min_history_days: int, date_format: str | None = None
+) -> tuple[pd.DataFrame, Summary]:
     checked = validate(frame, source, min_history_days, date_format)
     full, filled = fill_gaps(checked)
     summary = Summary(
-        rows_in=len(frame), rows_out=len(full), days_filled=filled,
+        rows_in=len(frame),
+        rows_out=len(full),
+        days_filled=filled,
         series=int(full.groupby(series_columns(full)).ngroups),
-        start=str(full[DATE].min().date()), end=str(full[DATE].max().date()),
+        start=str(full[DATE].min().date()),
+        end=str(full[DATE].max().date()),
     )
     return full, summary

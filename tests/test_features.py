@@ -1,0 +1,88 @@
+"""Features: calendar, the horizon rule, and the no-leakage property."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from demandcast.features import (
+    LOG_LEVEL,
+    _Cumulative,
+    add_encodings,
+    build,
+    feature_columns,
+    to_panel,
+    window_mean,
+)
+
+
+def test_rows_run_from_first_forecastable_day_to_horizon_past_the_end(
+    small_params, small_prepared, small_features
+):
+    h = small_params.horizon
+    first, last = small_prepared["date"].min(), small_prepared["date"].max()
+    per_series = small_features.groupby(["store", "item"])["date"].agg(["min", "max", "count"])
+    assert (per_series["min"] == first + pd.Timedelta(days=h)).all()
+    assert (per_series["max"] == last + pd.Timedelta(days=h)).all()
+    future = small_features[small_features["date"] > last]
+    assert future["sales"].isna().all() and len(future) == h * len(per_series)
+    assert small_features.loc[small_features["date"] <= last, "sales"].notna().all()
+
+
+def test_no_feature_of_a_holdout_row_reads_holdout_sales(small_params, small_prepared):
+    """Scramble every sale after the cutoff: no feature of any row up to cutoff + horizon moves."""
+    h = small_params.horizon
+    cutoff = small_prepared["date"].max() - pd.Timedelta(days=h)
+    scrambled = small_prepared.copy()
+    after = scrambled["date"] > cutoff
+    rng = np.random.default_rng(0)
+    scrambled.loc[after, "sales"] = rng.integers(0, 10_000, after.sum()).astype(float)
+
+    original = build(small_prepared, h, small_params.features)
+    changed = build(scrambled, h, small_params.features)
+    window = original["date"] <= cutoff + pd.Timedelta(days=h)  # train rows + the whole holdout
+    cols = [c for c in feature_columns(original) if c in changed]
+    pd.testing.assert_frame_equal(original.loc[window, cols], changed.loc[window, cols])
+    # ... and the test has teeth: the forecast rows past the holdout do see the scrambled sales
+    beyond = ~window
+    assert not np.allclose(original.loc[beyond, LOG_LEVEL], changed.loc[beyond, LOG_LEVEL])
+
+    # encodings computed from training rows only are unchanged as well
+    train_rows = (original["date"] <= cutoff).to_numpy()
+    enc_a = add_encodings(original, train_rows)
+    enc_b = add_encodings(changed, train_rows)
+    pd.testing.assert_frame_equal(
+        enc_a.loc[window, ["store_enc", "item_enc", "series_enc"]],
+        enc_b.loc[window, ["store_enc", "item_enc", "series_enc"]],
+    )
+
+
+def test_window_mean_refuses_windows_newer_than_the_horizon():
+    cum = _Cumulative(np.arange(20, dtype=float)[None, :], extra_days=5)
+    with pytest.raises(ValueError, match="newer than the horizon"):
+        window_mean(cum, horizon=5, end_lag=4, width=3)
+    means = window_mean(cum, horizon=5, end_lag=5, width=3)
+    # target day 10 sees days 3..5 -> mean 4; day 5 sees day 0 only -> 0; day 4 sees nothing
+    assert means[0, 10] == 4.0 and means[0, 5] == 0.0 and np.isnan(means[0, 4])
+
+
+def test_calendar_and_ratio_features(small_features):
+    row = small_features[small_features["date"] == "2014-01-18"].iloc[0]  # a Saturday
+    assert (row["dayofweek"], row["month"], row["dayofmonth"]) == (5, 1, 18)
+    assert row["dayofyear"] == 18 and row["weekofyear"] == 3  # ISO week 3: Jan 13-19
+    ratios = [c for c in small_features if c.startswith("r_")]
+    assert {"r_mean_7", "r_mean_28", "r_same_weekday", "r_pooled_level"} <= set(ratios)
+    # ratios to the series level sit around 1 for a stationary-ish series
+    assert 0.7 < small_features["r_mean_28"].median() < 1.3
+
+
+def test_panel_pads_late_series_with_nan():
+    frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-02"]),
+            "store": [1, 1, 2],
+            "sales": [1.0, 2.0, 3.0],
+        }
+    )
+    panel = to_panel(frame)
+    assert panel.keys["store"].tolist() == [1, 2]
+    assert np.isnan(panel.sales[1, 0]) and panel.sales[1, 1] == 3.0
