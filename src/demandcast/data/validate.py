@@ -153,6 +153,8 @@ def prepare_table(
 ) -> tuple[pd.DataFrame, Summary]:
     checked = validate(frame, source, min_history_days, date_format)
     full, filled = fill_gaps(checked)
+    canonical = [DATE, *series_columns(full), SALES]
+    full = full[canonical + [c for c in full.columns if c not in canonical]]
     summary = Summary(
         rows_in=len(frame),
         rows_out=len(full),

@@ -1,0 +1,153 @@
+"""End to end: `dvc repro` in a scratch copy of the repository, on small data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import SMALL
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def merged(base: dict, overrides: dict) -> dict:
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) and base.get(key) else value
+    return out
+
+
+def scratch_repo(tmp: Path, params: dict) -> Path:
+    """A git + DVC repository with this project's pipeline; ``params`` override params.yaml."""
+    repo = tmp / "repo"
+    shutil.copytree(ROOT / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    (repo / "data" / "raw").mkdir(parents=True)
+    (repo / "data" / "raw" / ".gitkeep").touch()
+    write_params(repo, params)
+    run(["git", "init", "-q"], repo)
+    run(["dvc", "init", "-q"], repo)
+    run(["dvc", "config", "core.analytics", "false"], repo)
+    return repo
+
+
+def write_params(repo: Path, overrides: dict) -> None:
+    defaults = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (repo / "params.yaml").write_text(yaml.safe_dump(merged(defaults, overrides)))
+
+
+def test_repro_on_small_synthetic_data(tmp_path):
+    repo = scratch_repo(tmp_path, SMALL)
+    first = run(["dvc", "repro"], repo)
+    assert "model / oracle" not in first.stderr
+    metrics = json.loads((repo / "reports" / "metrics.json").read_text())
+    assert set(metrics) == {"holdout", "baselines", "oracle"}
+    assert set(metrics["holdout"]) == {"smape", "mae", "rmse", "mape", "rows", "start", "end"}
+    assert metrics["holdout"]["rows"] == 3 * 4 * 14
+    assert set(metrics["baselines"]["seasonal_naive"]) == {"smape", "mae", "rmse"}
+    assert metrics["holdout"]["smape"] < metrics["baselines"]["seasonal_naive"]["smape"]
+    for name in ("forecast.csv", "horizon.csv", "importance.csv"):
+        assert (repo / "reports" / "plots" / name).stat().st_size > 0
+    assert (repo / "dvc.lock").exists() and (repo / "models" / "serving" / "model.ubj").exists()
+
+    again = run(["dvc", "repro"], repo)
+    assert "Data and pipelines are up to date" in again.stdout
+    assert "Running stage" not in again.stdout
+
+    # a param change re-runs train and evaluate only
+    write_params(repo, merged(SMALL, {"train": {"max_depth": 3}}))
+    changed = run(["dvc", "repro"], repo)
+    assert "Running stage 'train'" in changed.stdout
+    assert "Running stage 'prepare'" not in changed.stdout
+
+
+def user_table() -> pd.DataFrame:
+    """A user-like export: other column names, string store IDs, no item, 5 stores, odd dates."""
+    rng = np.random.default_rng(1)
+    dates = pd.date_range("2021-03-07", periods=230)
+    stores = [f"S{n:02d}" for n in range(1, 6)]
+    rows = []
+    for k, store in enumerate(stores):
+        level = 20 + 10 * k
+        weekly = 1 + 0.3 * (dates.dayofweek >= 5)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "Day": dates.strftime("%Y-%m-%d"),
+                    "Shop": store,
+                    "Units": rng.poisson(level * weekly),
+                    "Promo": 0,
+                }
+            )
+        )
+    table = pd.concat(rows, ignore_index=True)
+    return table.drop(index=[10, 11, 300])  # days missing from the export: the gap rule fills them
+
+
+def test_repro_on_a_users_store_only_file(tmp_path):
+    params = {
+        "horizon": 21,
+        "data": {
+            "source": "file",
+            "path": "data/raw/shop_sales.csv",
+            "columns": {"date": "Day", "store": "Shop", "item": None, "sales": "Units"},
+        },
+        "train": {"n_estimators": 30},
+    }
+    repo = scratch_repo(tmp_path, params)
+    raw = repo / "data" / "raw" / "shop_sales.csv"
+    user_table().to_csv(raw, index=False)
+    before = raw.read_bytes()
+    run(["dvc", "repro"], repo)
+    assert raw.read_bytes() == before  # raw input is never modified
+
+    prepared = pd.read_parquet(repo / "data" / "prepared.parquet")
+    assert list(prepared.columns[:3]) == ["date", "store", "sales"]
+    assert json.loads((repo / "reports" / "prepare.json").read_text())["days_filled"] == 3
+    meta = json.loads((repo / "models" / "serving" / "metadata.json").read_text())
+    assert meta["series_keys"] == ["store"] and meta["series"][0] == ["S01"]
+    assert meta["trained_through"] == "2021-10-22" and meta["horizon_days"] == 21
+    metrics = json.loads((repo / "reports" / "metrics.json").read_text())
+    assert "oracle" not in metrics and metrics["holdout"]["rows"] == 5 * 21
+
+
+def test_bad_file_is_refused_and_leaves_no_output(tmp_path):
+    params = {"horizon": 7, "data": {"source": "file", "path": "data/raw/bad.csv"}}
+    repo = scratch_repo(tmp_path, params)
+    table = pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=40).strftime("%Y-%m-%d"),
+            "store": 1,
+            "item": 1,
+            "sales": 3.0,
+        }
+    )
+    table.loc[17, "sales"] = -2
+    table.to_csv(repo / "data" / "raw" / "bad.csv", index=False)
+    done = run([sys.executable, "-m", "demandcast", "prepare"], repo, check=False)
+    assert done.returncode == 2
+    assert (
+        "data/raw/bad.csv: column 'sales': 1 of 40 rows are negative; first at row 18"
+        in done.stderr
+    )
+    assert "Traceback" not in done.stderr
+    assert not (repo / "data" / "prepared.parquet").exists()
+    assert not list((repo / "data").glob(".*tmp"))
