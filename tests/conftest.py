@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -10,6 +12,7 @@ from demandcast.data import synthetic
 from demandcast.data.validate import prepare_table
 from demandcast.features import build
 
+ROOT = Path(__file__).resolve().parents[1]
 SMALL = {
     "horizon": 14,
     "data": {"synthetic": {"seed": 7, "stores": 3, "items": 4, "days": 420}},

@@ -25,7 +25,7 @@ def test_same_inputs_same_model_bytes(small_params, small_features):
 
 
 def test_two_bundles_with_their_cutoffs(trained, small_params, small_prepared):
-    out, metas = trained
+    _, metas = trained
     last = small_prepared["date"].max()
     h = small_params.horizon
     assert metas["serving"].trained_through == str(last.date())

@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import SMALL
+from tests.conftest import ROOT, SMALL
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
