@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,21 @@ def booster_params(params: Params) -> dict:
     }
 
 
+class _Progress(xgb.callback.TrainingCallback):
+    """A one-line log every ~10 seconds of training."""
+
+    def __init__(self, rounds: int, every_s: float = 10.0):
+        self.rounds, self.every_s = rounds, every_s
+        self.started = self.last = time.perf_counter()
+
+    def after_iteration(self, model, epoch: int, evals_log) -> bool:
+        now = time.perf_counter()
+        if now - self.last >= self.every_s:
+            self.last = now
+            log.info("train: round %d/%d, %.0f s", epoch + 1, self.rounds, now - self.started)
+        return False  # never stop early
+
+
 def fit(
     features: pd.DataFrame, cutoff: pd.Timestamp, params: Params
 ) -> tuple[bytes, bundle.Meta, np.ndarray]:
@@ -60,7 +76,12 @@ def fit(
         nthread=params.train.nthread,
     )
     log.info("train: %d rows through %s, %d features", len(train), cutoff.date(), len(inputs))
-    booster = xgb.train(booster_params(params), dtrain, num_boost_round=params.train.n_estimators)
+    booster = xgb.train(
+        booster_params(params),
+        dtrain,
+        num_boost_round=params.train.n_estimators,
+        callbacks=[_Progress(params.train.n_estimators)],
+    )
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
 
     ahead = (frame[DATE] > cutoff) & (frame[DATE] <= cutoff + pd.Timedelta(days=horizon))
