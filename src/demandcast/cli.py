@@ -92,7 +92,7 @@ def cmd_train(params: Params, args: argparse.Namespace) -> None:
 
 def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
     from demandcast import bundle
-    from demandcast.evaluate import holdout_frame, plot_tables, report, summary_table
+    from demandcast.evaluate import holdout_frame, plot_tables, report
 
     prepared = pd.read_parquet(PREPARED)
     booster, meta, forecast = bundle.read(MODELS / "eval")
@@ -103,7 +103,11 @@ def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
         with atomic_path(PLOTS / name) as tmp:
             table.to_csv(tmp, index=False)
     write_json(METRICS, metrics)
-    print(summary_table(metrics))
+    log.info(
+        "evaluate: holdout SMAPE %.3f -> %s (`python -m demandcast report` prints the table)",
+        metrics["holdout"]["smape"],
+        METRICS,
+    )
 
 
 def cmd_report(params: Params, args: argparse.Namespace) -> None:
@@ -182,5 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    log.info("%s: done in %.1f s", args.command, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    if elapsed > 1:
+        log.info("%s: done in %.1f s", args.command, elapsed)
     return 0

@@ -151,22 +151,20 @@ def build(prepared: pd.DataFrame, horizon: int, params: FeatureParams) -> pd.Dat
     panel = to_panel(prepared)
     feats = sales_features(panel, horizon, params)
     n_series, n_days = panel.sales.shape
-    known = ~np.isnan(np.concatenate([panel.sales, np.full((n_series, horizon), np.nan)], axis=1))
-    first_day = known.argmax(axis=1)
+    sales = np.concatenate([panel.sales, np.full((n_series, horizon), np.nan)], axis=1)
+    first_day = (~np.isnan(sales)).argmax(axis=1)
     day = np.arange(n_days + horizon)
     rows = day[None, :] >= (first_day + horizon)[:, None]  # has at least one day of lagged data
     series_idx, day_idx = np.nonzero(rows)
 
+    keys = list(panel.keys.columns)
     out = panel.keys.iloc[series_idx].reset_index(drop=True)
     dates = panel.start + pd.to_timedelta(day_idx, unit="D")
     out[DATE] = dates
-    sales_ext = np.concatenate([panel.sales, np.full((n_series, horizon), np.nan)], axis=1)
-    out[SALES] = sales_ext[series_idx, day_idx]
-    for col in prepared.columns.difference([*out.columns]):  # carried columns (covariates, truth)
-        extra = prepared.set_index([*series_columns(prepared), DATE])[col]
-        out[col] = extra.reindex(
-            pd.MultiIndex.from_frame(out[[*series_columns(out), DATE]])
-        ).to_numpy()
+    out[SALES] = sales[series_idx, day_idx]
+    carried = [c for c in prepared.columns if c not in (*keys, DATE, SALES)]
+    if carried:  # covariates and the synthetic truth, empty on the forecast days
+        out = out.merge(prepared[[*keys, DATE, *carried]], on=[*keys, DATE], how="left")
     for name, values in calendar(dates).items():
         out[name] = values.astype(np.int16)
     for name, matrix in feats.items():
