@@ -43,6 +43,20 @@ format: $(VENV)/.dev  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
+# Overrides: PORT (serve); CONTAINER=podman, BASE_IMAGE=<a python 3.11+ image>, IMAGE=<tag>,
+# BUILD_FLAGS=<more flags of the build command> (image).
+PORT        ?= 8000
+CONTAINER   ?= docker
+BASE_IMAGE  ?= python:3.11-slim
+IMAGE       ?= demandcast-api
+BUILD_FLAGS ?=
+
+serve: $(VENV)/.dev  ## serve the pipeline's model (models/serving) on 127.0.0.1, port PORT
+	PORT=$(PORT) $(BIN)/python -m demandcast.api
+
+image:  ## build the serving image (API + models/serving; run the pipeline first)
+	$(CONTAINER) build $(BUILD_FLAGS) --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
+
 lock:  ## re-resolve requirements/*.lock from pyproject.toml in throwaway venvs
 	rm -rf /tmp/demandcast-lock && $(PYTHON) -m venv /tmp/demandcast-lock
 	/tmp/demandcast-lock/bin/pip install --quiet '.[pipeline]'
@@ -52,3 +66,21 @@ lock:  ## re-resolve requirements/*.lock from pyproject.toml in throwaway venvs
 
 clean:  ## remove pipeline outputs (not the venv, not the DVC cache)
 	rm -rf data/prepared.parquet data/features.parquet models reports/plots
+
+# The retraining loop: each step of .github/workflows, runnable here (README: CI/CD). They use
+# the DVC remote (scripts/configure_remote.sh) and the git tag `deployed` of the live model.
+.PHONY: setup monitor retrain gate pr-report
+
+setup: $(VENV)/.run  ## create .venv with the pipeline's pinned dependencies (as the CI jobs do)
+
+monitor: $(VENV)/.run  ## drift of the deployed model on the newest data (scripts/monitor.sh)
+	scripts/monitor.sh
+
+retrain: $(VENV)/.run  ## pull, new data, dvc repro, promotion gate, dvc push, commit and tag
+	scripts/retrain.sh
+
+gate: $(VENV)/.run  ## promotion gate: this work tree's model against the deployed one
+	scripts/gate.sh
+
+pr-report: $(VENV)/.run  ## the pull-request report against BASE (default main), after dvc repro
+	scripts/pr_report.sh $(or $(BASE),main)

@@ -30,6 +30,9 @@ FEATURES = Path("data/features.parquet")
 MODELS = Path("models")
 METRICS = Path("reports/metrics.json")
 PLOTS = Path("reports/plots")
+DRIFT_REPORT = Path("reports/drift.json")
+DRIFT_HTML = Path("reports/drift.html")
+DRIFT_EXIT = 3  # `drift --exit-code` when drift is detected
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -148,13 +151,129 @@ def cmd_generate(params: Params, args: argparse.Namespace) -> None:
     log.info("generate: %d rows, %d series -> %s", len(frame), cfg.stores * cfg.items, out)
 
 
-STAGES: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = {
+def cmd_drift(params: Params, args: argparse.Namespace) -> int | None:
+    """Judge the deployed model on the sales after its cutoff -> reports/drift.{json,html}."""
+    import json
+
+    from demandcast import bundle, drift
+    from demandcast.data.validate import prepare_table
+
+    for path in (MODELS / "serving", MODELS / "eval", METRICS):
+        if not path.exists():
+            raise DataError(f"{path}: not found; run the pipeline first (dvc repro)")
+    raw, source = load_raw(params)
+    # Today's data, not data/prepared.parquet (that is the last training's). No minimum
+    # history: a series too new to train on is reported as new, not refused.
+    prepared, _ = prepare_table(raw, source, 1, params.data.date_format)
+    deployed, evaluation = (drift.Model(*bundle.read(MODELS / n)) for n in ("serving", "eval"))
+    baseline = json.loads(METRICS.read_text())["holdout"]
+    report, run = drift.assess(prepared, deployed, evaluation, baseline, params)
+    with atomic_path(DRIFT_HTML) as tmp:
+        run.save_html(str(tmp))
+    write_json(DRIFT_REPORT, report)
+    print(drift.summary(report))
+    return DRIFT_EXIT if args.exit_code and report["drift_detected"] else None
+
+
+def cmd_append(params: Params, args: argparse.Namespace) -> None:
+    """Append the next N days of synthetic sales: an edit of params.yaml (see feed.py)."""
+    from demandcast import feed
+
+    path = Path(args.params)
+    injection = feed.Injection(
+        level_shift=args.level_shift,
+        weekly_pattern=args.weekly_pattern,
+        stores=args.stores,
+        new_items=args.new_items,
+    )
+    text, appended = feed.append_days(path.read_text(), args.days, injection)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+        shutil.copymode(path, tmp)
+    log.info("append: %d days, %s -> %s", args.days, appended.describe(), path)
+    log.info("append: next `dvc repro -s drift` judges drift, `dvc repro` retrains")
+
+
+def _append_arguments(cmd: argparse.ArgumentParser) -> None:
+    from demandcast.feed import float_list, int_list
+
+    cmd.add_argument("--days", type=int, required=True, help="how many days to append")
+    cmd.add_argument(
+        "--level-shift", type=float, default=0.0, help="demand change, e.g. 0.3 for +30%%"
+    )
+    cmd.add_argument(
+        "--weekly-pattern", type=float_list, help="new weekday profile: 7 numbers, Monday first"
+    )
+    cmd.add_argument("--stores", type=int_list, help="apply the change to these stores: 1,2")
+    cmd.add_argument(
+        "--new-items", type=int, default=0, help="items that start selling in every store"
+    )
+
+
+GATE_REPORT = Path("reports/gate.json")
+GATE_SUMMARY = Path("reports/gate.md")
+GATE_REFUSED = 4  # `gate` exit code when the candidate is refused (2: bad input, 1: a bug)
+
+
+def cmd_gate(params: Params, args: argparse.Namespace) -> int | None:
+    """Promotion gate: the candidate recipe vs the production model on rows neither trained on
+    -> reports/gate.json and reports/gate.md; exit 4 (GATE_REFUSED) when it is refused."""
+    import json
+
+    from demandcast import bundle, gate
+
+    production = Path(args.production)
+    for path in (production, MODELS / "serving", MODELS / "eval", PREPARED, FEATURES, METRICS):
+        if not path.exists():
+            raise DataError(
+                f"{path}: not found; run the pipeline (dvc repro) and fetch the production "
+                "model first (scripts/deployed_model.sh)"
+            )
+    try:
+        production_bundle = bundle.read(production)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{production}: not a readable model bundle: {exc}") from None
+    verdict = gate.judge(
+        pd.read_parquet(PREPARED),
+        pd.read_parquet(FEATURES),
+        production_bundle,
+        bundle.read_meta(MODELS / "serving"),
+        params,
+        production_metrics=(
+            json.loads(Path(args.production_metrics).read_text())
+            if args.production_metrics
+            else None
+        ),
+        candidate_metrics=json.loads(METRICS.read_text()),
+        candidate_eval=bundle.read_meta(MODELS / "eval"),
+    )
+    write_json(GATE_REPORT, verdict.as_dict())
+    with atomic_path(GATE_SUMMARY) as tmp:
+        tmp.write_text(verdict.markdown())
+    print(verdict.markdown(), end="")
+    return None if verdict.passed else GATE_REFUSED
+
+
+def _gate_arguments(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--production", required=True, help="the production model bundle (its models/serving)"
+    )
+    cmd.add_argument(
+        "--production-metrics",
+        help="production's reports/metrics.json; used when there are no sales after its cutoff",
+    )
+
+
+STAGES: dict[str, tuple[Callable[[Params, argparse.Namespace], int | None], str]] = {
     "prepare": (cmd_prepare, "load, validate and gap-fill the raw sales -> data/prepared.parquet"),
     "features": (cmd_features, "calendar, lag and rolling features -> data/features.parquet"),
     "train": (cmd_train, "fit the holdout and the serving XGBoost models -> models/"),
     "evaluate": (cmd_evaluate, "holdout metrics, baselines, oracle -> reports/metrics.json"),
     "report": (cmd_report, "print the last evaluation table (reports/metrics.json)"),
     "generate": (cmd_generate, "write synthetic sales to a CSV/Parquet file"),
+    "drift": (cmd_drift, "drift of the deployed model on new sales -> reports/drift.json"),
+    "append": (cmd_append, "append the next N days of synthetic sales (edits params.yaml)"),
+    "gate": (cmd_gate, "promotion gate: candidate vs production model -> reports/gate.json"),
 }
 
 
@@ -173,6 +292,16 @@ def parser() -> argparse.ArgumentParser:
             cmd.add_argument(
                 "--with-true-mean", action="store_true", help="also write the true_mean column"
             )
+        if name == "drift":
+            cmd.add_argument(
+                "--exit-code",
+                action="store_true",
+                help=f"exit {DRIFT_EXIT} when drift is detected (default: 0 either way)",
+            )
+        if name == "append":
+            _append_arguments(cmd)
+        if name == "gate":
+            _gate_arguments(cmd)
     return top
 
 
@@ -182,11 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         params = load_params(args.params)
-        STAGES[args.command][0](params, args)
+        code = STAGES[args.command][0](params, args) or 0
     except (ConfigError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started
     if elapsed > 1:
         log.info("%s: done in %.1f s", args.command, elapsed)
-    return 0
+    return code

@@ -101,8 +101,23 @@ class EvaluateParams(_Strict):
 
 
 class DriftParams(_Strict):
-    drift_share: float = Field(0.5, gt=0, le=1)
-    concept_threshold: float = Field(0.2, ge=0)
+    """How ``drift`` judges the deployed model (see ``drift.py``)."""
+
+    drift_share: float = Field(0.5, gt=0, le=1)  # data drift: share of monitored columns drifting
+    concept_threshold: float = Field(0.2, ge=0)  # concept drift: relative SMAPE increase
+    # The Evidently reference: "season" = the same weeks 52 weeks earlier (falls back to "recent"
+    # when the history is too short); "recent" = the days just before the cutoff.
+    reference: Literal["season", "recent"] = "season"
+    stattest: str = "wasserstein"  # Evidently's per-column method (normed Wasserstein: effect size)
+    stattest_threshold: float | None = Field(0.2, gt=0)  # None = the method's default (0.1)
+    min_days: int = Field(7, ge=1)  # days of new sales before concept drift is judged
+
+
+class GateParams(_Strict):
+    """The promotion gate (see ``gate.py``): a retrained model is deployed only if its recipe's
+    SMAPE <= production's x (1 + tolerance), on rows neither has trained on."""
+
+    tolerance: float = Field(0.01, ge=0, le=1)
 
 
 class Params(_Strict):
@@ -113,6 +128,7 @@ class Params(_Strict):
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     drift: DriftParams = DriftParams()
+    gate: GateParams = GateParams()
 
     @property
     def min_history_days(self) -> int:
@@ -133,14 +149,19 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: not found (run from the repository root, or pass --params)")
+    return parse_params(path.read_text(), str(path))
+
+
+def parse_params(text: str, source: str = str(DEFAULT_PARAMS)) -> Params:
+    """Validate the text of a params file; ``source`` names it in error messages."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{path}: invalid parameters"]
+        lines = [f"{source}: invalid parameters"]
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "(top level)"
             lines.append(f"  {where}: {err['msg']}")

@@ -1,0 +1,132 @@
+"""From a request to cells of the model's sales grid, or the reason a person can act on.
+
+The fast path is a dict lookup and a date subtraction per row; explanations are built only for
+the rows that fail, and for at most ``MAX_PROBLEMS`` of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from demandcast.api.errors import MAX_PROBLEMS, ApiError, invalid, problem
+from demandcast.api.schemas import Row
+from demandcast.api.store import Model
+
+_PLAIN_INT = re.compile(r"-?(0|[1-9][0-9]{0,17})")  # the pipeline's rule for integer IDs
+
+
+class Issue(NamedTuple):
+    field: str
+    msg: str
+    unknown: bool  # well-formed keys that name no series (as opposed to a missing/extra key)
+
+
+def locate_rows(model: Model, rows: Sequence[Row]) -> list[int]:
+    """The cell of every request row in the flattened sales grid (``series * horizon + day``);
+    ApiError(422) naming the rows the model cannot answer."""
+    index, first, horizon = model.index, model.first_day, model.horizon
+    by_store = len(model.meta.series_keys) == 1
+    cells: list[int] = []
+    bad: list[int] = []
+    for n, row in enumerate(rows):
+        found = index.get((row["store"],) if by_store else (row["store"], row.get("item")))
+        day = row["date"].toordinal() - first
+        if found is None or not 0 <= day < horizon or (by_store and "item" in row):
+            bad.append(n)
+        else:
+            cells.append(found * horizon + day)
+    if bad:
+        problems = [p for n in bad[:MAX_PROBLEMS] for p in _row_problems(model, n, rows[n])]
+        summary = f"{len(bad)} of {len(rows)} rows cannot be answered" if len(rows) > 1 else ""
+        if len(bad) > MAX_PROBLEMS:
+            summary += f"; errors lists the first {MAX_PROBLEMS}"
+        raise invalid(problems, summary)
+    return cells
+
+
+def _row_problems(model: Model, n: int, row: Row) -> list[dict[str, str]]:
+    found = []
+    issue = series_issue(model, dict(row))
+    if issue:
+        found.append(problem(f"rows[{n}].{issue.field}", issue.msg))
+    late = date_issue(model, row["date"])
+    if late:
+        found.append(problem(f"rows[{n}].date", late))
+    return found
+
+
+def series_issue(model: Model, given: dict[str, object]) -> Issue | None:
+    """Why the key values in ``given`` name no series of the model (None if they name one)."""
+    keys = model.meta.series_keys
+    if "item" in given and "item" not in keys:
+        return Issue("item", "unexpected: this model forecasts one series per store", False)
+    for key in keys:
+        if key not in given:
+            return Issue(key, f"required: this model's series are {' x '.join(keys)}", False)
+    values = tuple(given[key] for key in keys)
+    if values in model.index:
+        return None
+    for position, key in enumerate(keys):
+        if values[position] not in model.key_values[position]:
+            return Issue(key, _unknown(key, values[position], model.key_values[position]), True)
+    return Issue(keys[-1], f"store {values[0]!r} has no item {values[1]!r} in the model", True)
+
+
+def _unknown(key: str, value: object, known: frozenset) -> str:
+    shown = sorted(known, key=lambda v: (isinstance(v, str), v))
+    listed = ", ".join(repr(v) for v in shown[:5]) + (", ..." if len(shown) > 5 else "")
+    hint = ""
+    if not any(type(v) is type(value) for v in shown):
+        hint = f" ({key} IDs are {'strings' if isinstance(shown[0], str) else 'integers'} here)"
+    return f"unknown {key} {value!r}{hint}; the model has {len(shown)} {key}s: {listed}"
+
+
+def date_issue(model: Model, date: dt.date) -> str | None:
+    """Why the model has no forecast for ``date`` (None if it has one)."""
+    day = date.toordinal() - model.first_day
+    if 0 <= day < model.horizon:
+        return None
+    where = "before the first forecast day" if day < 0 else "past the forecast horizon"
+    return f"{date} is {where}: {forecast_range(model)}"
+
+
+def forecast_range(model: Model) -> str:
+    return (
+        f"this model (trained through {model.meta.trained_through}) forecasts "
+        f"{model.first_date} .. {model.last_date} ({model.horizon} days)"
+    )
+
+
+def locate_series(model: Model, store: str, item: str | None) -> int:
+    """The grid row of a series named by query parameters (text, converted to the key type)."""
+    given: dict[str, object] = {"store": _query_key(store, model.key_values[0])}
+    if item is not None:
+        known = model.key_values[1] if len(model.key_values) > 1 else frozenset()
+        given["item"] = _query_key(item, known)
+    issue = series_issue(model, given)
+    if issue:
+        status = 404 if issue.unknown else 422
+        raise ApiError(status, f"{issue.field}: {issue.msg}", [problem(issue.field, issue.msg)])
+    return model.index[tuple(given.values())]
+
+
+def _query_key(text: str, known: frozenset) -> object:
+    """``"7"`` means the integer 7 unless the model has the string ``"7"``."""
+    return int(text) if text not in known and _PLAIN_INT.fullmatch(text) else text
+
+
+def locate_days(model: Model, start: dt.date | None, days: int | None) -> range:
+    """Grid columns of ``days`` days from ``start`` (default: the whole horizon)."""
+    first = 0 if start is None else start.toordinal() - model.first_day
+    if not 0 <= first < model.horizon:
+        raise invalid([problem("start", date_issue(model, start))])
+    count = model.horizon - first if days is None else days
+    if first + count > model.horizon:
+        begin = model.first_date + dt.timedelta(days=first)
+        msg = f"{count} days from {begin} go past the horizon; at most {model.horizon - first}"
+        msg += f": {forecast_range(model)}"
+        raise invalid([problem("days", msg)])
+    return range(first, first + count)

@@ -1,0 +1,133 @@
+"""Request and response bodies of the API (pydantic), and the one date format it accepts.
+
+Requests are validated strictly: a key is a JSON integer or string (never ``1.0`` or ``true``),
+a date is the string ``YYYY-MM-DD`` (never a timestamp), and unknown fields are refused.
+Responses are built as plain dicts for speed; their models below document them in OpenAPI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from typing import Annotated, Any, NotRequired
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    with_config,
+)
+from typing_extensions import TypedDict
+
+from demandcast.api.errors import json_type
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@functools.lru_cache(maxsize=4096)  # a batch repeats a few dozen distinct dates
+def _parse_date(text: str) -> dt.date:
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError(f"{text[:40]!r} is not a date in the format YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a calendar date ({exc})") from None
+
+
+def parse_date(value: Any) -> dt.date:
+    """``YYYY-MM-DD`` only: no timestamps, times, week dates or compact forms."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string YYYY-MM-DD, got {json_type(value)}")
+    return _parse_date(value)
+
+
+IsoDate = Annotated[
+    dt.date,
+    PlainValidator(parse_date),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2018-01-05"]}),
+]
+_INT64 = {"ge": -(2**63), "le": 2**63 - 1}  # the keys come from int64 or string columns
+Key = Annotated[
+    Annotated[StrictInt, Field(**_INT64)] | StrictStr,
+    Field(description="as in the model's metadata: an integer, or a string ID like 'S01'"),
+]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Row(TypedDict):
+    """One forecast to look up. ``item`` only for a store x item model."""
+
+    store: Key
+    item: NotRequired[Key]
+    date: IsoDate
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[Row] = Field(min_length=1, description="1 to DEMANDCAST_MAX_ROWS rows")
+
+
+class Prediction(BaseModel):
+    store: Key
+    item: Key | None = Field(None, description="absent for a store-only model")
+    date: dt.date
+    sales: float = Field(description="expected sales that day")
+
+
+class PredictResponse(BaseModel):
+    model_version: str
+    predictions: list[Prediction] = Field(description="in the order of the request's rows")
+
+
+class ForecastDay(BaseModel):
+    date: dt.date
+    sales: float
+
+
+class ForecastResponse(BaseModel):
+    model_version: str
+    store: Key
+    item: Key | None = Field(None, description="absent for a store-only model")
+    forecast: list[ForecastDay]
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    model_version: str
+    trained_through: dt.date = Field(description="the last day of sales the model saw")
+    horizon_days: int
+
+
+class ModelInfo(BaseModel):
+    model_version: str
+    source: str = Field(description="the bundle directory it was loaded from")
+    loaded_at: dt.datetime
+    load_seconds: float
+    metadata: dict[str, Any] = Field(description="the bundle's metadata.json")
+    evaluation: dict[str, Any] | None = Field(
+        description="holdout metrics of the pipeline run (reports/metrics.json), if available"
+    )
+
+
+class Reloaded(BaseModel):
+    status: str = Field(examples=["reloaded"])
+    model_version: str
+    previous_version: str | None
+
+
+class Problem(BaseModel):
+    loc: str = Field(examples=["rows[0].date"], description="where in the request")
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 503 answer has this shape."""
+
+    detail: str = Field(description="what is wrong, in one sentence")
+    errors: list[Problem] = Field([], description="one entry per problem (the first 20)")

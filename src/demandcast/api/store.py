@@ -1,0 +1,186 @@
+"""The served model: a bundle turned into lookup tables once, and swapped atomically.
+
+The features of every series x horizon day are frozen in the bundle, so every forecast the
+model can make is computed at load time into one ``(series, horizon)`` grid; requests are
+lookups. A loaded :class:`Model` is immutable and :class:`ModelStore` replaces it with one
+reference assignment: a request that took the old model finishes on the old model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from demandcast import bundle
+
+log = logging.getLogger(__name__)
+
+SERIES_KEYS = (["store", "item"], ["store"])
+DECIMALS = 3  # sales are answered to 0.001 of a unit
+
+
+class ModelError(ValueError):
+    """A bundle that cannot be served; the message says which file and why."""
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    meta: bundle.Meta
+    sales: np.ndarray  # (series, horizon) expected sales; row s is meta.series[s]
+    index: dict[tuple, int]  # series key values -> row of ``sales``
+    key_values: tuple[frozenset, ...]  # distinct values of each series key, for messages
+    first_day: int  # proleptic ordinal of the first forecast day (the day after the cutoff)
+    evaluation: dict | None  # holdout metrics of the pipeline run (reports/metrics.json)
+    source: str
+    loaded_at: float  # unix time
+    load_seconds: float
+
+    @property
+    def version(self) -> str:
+        return self.meta.model_version
+
+    @property
+    def horizon(self) -> int:
+        return self.meta.horizon_days
+
+    @property
+    def first_date(self) -> dt.date:
+        return dt.date.fromordinal(self.first_day)
+
+    @property
+    def last_date(self) -> dt.date:
+        return dt.date.fromordinal(self.first_day + self.horizon - 1)
+
+
+def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
+    """Read, check and precompute a bundle; raise :class:`ModelError` if it cannot be served."""
+    started = time.perf_counter()
+    try:
+        meta, sales = _read(Path(model_dir))
+    except ModelError:
+        raise
+    except FileNotFoundError as exc:
+        raise ModelError(f"{exc.filename}: not found (run the pipeline: make run)") from exc
+    except Exception as exc:  # whatever breaks while reading a bundle means "refuse it"
+        first_line = (str(exc).strip().splitlines() or [""])[0]  # not XGBoost's C++ stack
+        raise ModelError(
+            f"{model_dir}: unreadable bundle: {type(exc).__name__}: {first_line}"
+        ) from exc
+    series = [tuple(values) for values in meta.series]
+    return Model(
+        meta=meta,
+        sales=sales,
+        index={values: row for row, values in enumerate(series)},
+        key_values=tuple(frozenset(column) for column in zip(*series, strict=True)),
+        first_day=meta.forecast_start.toordinal(),
+        evaluation=read_evaluation(metrics_path),
+        source=str(model_dir),
+        loaded_at=time.time(),
+        load_seconds=time.perf_counter() - started,
+    )
+
+
+def _read(model_dir: Path) -> tuple[bundle.Meta, np.ndarray]:
+    """The checked metadata and the ``(series, horizon)`` grid of expected sales."""
+    booster, meta, features = bundle.read(model_dir)
+    model_bytes = (model_dir / bundle.MODEL_FILE).read_bytes()
+    _check(model_dir, meta, model_bytes)
+    sales = bundle.predict(booster, meta, features)
+    if not np.isfinite(sales).all() or (sales < 0).any():
+        raise ModelError(f"{model_dir}: the model predicts non-finite or negative sales")
+    grid = sales.astype(np.float64).reshape(len(meta.series), meta.horizon_days)
+    return meta, np.round(grid, DECIMALS)
+
+
+def _check(model_dir: Path, meta: bundle.Meta, model_bytes: bytes) -> None:
+    def refuse(problem: str) -> ModelError:
+        return ModelError(f"{model_dir}: {problem}")
+
+    if meta.series_keys not in SERIES_KEYS:
+        raise refuse(f"series_keys {meta.series_keys}: the API serves {SERIES_KEYS}")
+    if meta.horizon_days < 1 or not meta.series:
+        raise refuse("the bundle forecasts nothing (no series or a horizon of 0 days)")
+    if bundle.model_version(meta.cutoff, model_bytes) != meta.model_version:
+        raise refuse(
+            f"{bundle.MODEL_FILE} is not the model of {bundle.META_FILE} "
+            f"(version {meta.model_version}): the bundle is corrupt or half-written"
+        )
+    for values in meta.series:
+        if len(values) != len(meta.series_keys) or not all(_is_key(v) for v in values):
+            raise refuse(f"series {values!r} does not match series_keys {meta.series_keys}")
+    if len({tuple(values) for values in meta.series}) != len(meta.series):
+        raise refuse("the series list has duplicates")
+
+
+def _is_key(value: object) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def read_evaluation(path: Path | None) -> dict | None:
+    """The pipeline's evaluation report, or None (it is optional: the model serves without it)."""
+    if path is None:
+        return None
+    try:
+        report = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        log.info("no evaluation report at %s; GET /model shows evaluation: null", path)
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring the evaluation report %s: %s", path, exc)
+        return None
+    if not isinstance(report, dict):
+        log.warning("ignoring the evaluation report %s: not a JSON object", path)
+        return None
+    return report
+
+
+class ModelStore:
+    """The model being served. ``current`` is read without locking; ``reload`` swaps it."""
+
+    def __init__(self, model_dir: Path, metrics_path: Path | None = None) -> None:
+        self.model_dir = model_dir
+        self.metrics_path = metrics_path
+        self.current: Model | None = None
+        self.problem = "no model loaded yet"  # why ``current`` is None
+        self._lock = threading.Lock()  # one load at a time
+
+    def reload(self) -> Model:
+        """Load the bundle again and serve it, or raise :class:`ModelError` and keep the old one.
+
+        A new model must keep the series keys of the one it replaces: clients' requests
+        depend on them (changing them takes a restart)."""
+        with self._lock:
+            old = self.current
+            try:
+                new = load(self.model_dir, self.metrics_path)
+                if old is not None and new.meta.series_keys != old.meta.series_keys:
+                    raise ModelError(
+                        f"{self.model_dir}: series keys {new.meta.series_keys} differ from the "
+                        f"serving model's {old.meta.series_keys}; restart the API to change them"
+                    )
+            except ModelError as exc:
+                if old is None:
+                    self.problem = str(exc)
+                    log.error("no model to serve: %s", exc)
+                else:
+                    log.error("refused the new model, still serving %s: %s", old.version, exc)
+                raise
+            self.current = new  # the swap: one reference assignment
+            log.info(
+                "serving model %s (trained through %s, %d series x %d days) from %s, "
+                "loaded in %.2f s",
+                new.version,
+                new.meta.trained_through,
+                len(new.meta.series),
+                new.horizon,
+                new.source,
+                new.load_seconds,
+            )
+            return new

@@ -1,0 +1,384 @@
+"""Drift of the deployed model, the monitoring half of the retraining loop.
+
+Drift is judged against the model that is deployed (``models/serving``), on the rows after its
+training cutoff: sales it has never seen. Each check below can raise the flag; ``reasons`` says
+which, in words.
+
+* **Data drift.** Evidently's ``DataDriftPreset`` on the model's sales-derived inputs and the
+  target, current rows against a reference window of training rows. The reference is the
+  same weeks 52 weeks earlier (``drift.reference: season``): every sales feature is a ratio
+  whose value depends on the time of year, so the weeks just before the cutoff differ from the
+  weeks after it in every year, and would read as drift on clean data. When the history is too
+  short for that window to have complete features, the weeks just before the cutoff are used
+  and a note says so. Calendar columns (different in any two windows by construction) and the
+  store/item/series encodings (per-series constants fixed at training) are not monitored. The
+  per-column method is normed Wasserstein distance, an effect size (0.2 = a shift of a fifth
+  of a standard deviation), so the test does not become hair-trigger as rows are added the
+  way a p-value does (rows of one series are not independent anyway); at Evidently's default
+  0.1, calendar misalignment and yearly growth alone make clean data drift
+  (benchmarks/DRIFT.md). Data drift is flagged when at least ``drift.drift_share`` of the
+  monitored columns drift; the sampling noise of the score is about 1/sqrt(series), so with
+  fewer than a few hundred series raise ``drift.stattest_threshold``.
+* **Concept drift.** The deployed model's SMAPE on the current rows against the evaluation
+  holdout's SMAPE (``reports/metrics.json``: the same kind of model, in the same situation);
+  flagged when worse by more than ``drift.concept_threshold`` (relative), once there are
+  ``drift.min_days`` days of new sales (fewer days give a noisy, weekday-biased SMAPE). MAE
+  is reported beside it but does not flag: it grows with sales volume, so it would flag every
+  seasonal peak.
+* **New series.** Series selling after the cutoff that the model has never seen.
+* **Inputs.** The features rebuilt from today's data for the model's forecast days must equal
+  the ones frozen in its bundle; they differ when the history before the cutoff was revised,
+  or the feature parameters changed since training.
+
+With the inputs lagged by ``horizon`` days, a change in demand reaches the model's inputs only
+``horizon`` days later; until then it shows in the target and in the model's error.
+
+When there are no sales after the deployed model's cutoff yet (right after a retrain), there
+is nothing unseen to judge: the report shows the evaluation model on its holdout for
+reference, and the flag is down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from demandcast import bundle
+from demandcast.config import ConfigError, DriftParams, Params
+from demandcast.data.schema import DATE, SALES, DataError, plain
+from demandcast.data.synthetic import TRUE_MEAN
+from demandcast.evaluate import score
+from demandcast.features import CALENDAR, ENCODINGS, LEVEL_WINDOW, add_encodings, build
+
+NOT_MONITORED = frozenset([*CALENDAR, *ENCODINGS])
+SEASON = 364  # days in 52 weeks: the same weekdays at the same time of year
+
+
+@dataclass(frozen=True)
+class Model:
+    """A bundle as :func:`bundle.read` returns it."""
+
+    booster: Any
+    meta: bundle.Meta
+    forecast: np.ndarray
+
+
+@dataclass(frozen=True)
+class Window:
+    """Days ``start .. end``, both included."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def contains(self, dates: pd.Series) -> np.ndarray:
+        return ((dates >= self.start) & (dates <= self.end)).to_numpy()
+
+    def shifted(self, days: int) -> Window:
+        delta = pd.Timedelta(days=days)
+        return Window(self.start + delta, self.end + delta)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"start": str(self.start.date()), "end": str(self.end.date())}
+
+
+def new_sales_window(prepared: pd.DataFrame, cutoff: pd.Timestamp) -> Window | None:
+    """The days after ``cutoff`` with sales, or None when there are none yet."""
+    last = prepared.loc[prepared[SALES].notna(), DATE].max()
+    return Window(cutoff + pd.Timedelta(days=1), last) if last > cutoff else None
+
+
+def reference_window(
+    current: Window, cutoff: pd.Timestamp, data_start: pd.Timestamp, horizon: int, kind: str
+) -> tuple[Window, str]:
+    """Training days to compare ``current`` with, and which kind they are (``season`` or
+    ``recent``). ``season`` needs every feature window of its rows inside the data: the oldest
+    one (the prior-year level) reaches ``horizon + 2 x 364`` days back."""
+    if kind == "season":
+        years = -(-current.days // SEASON)
+        season = current.shifted(-SEASON * years)
+        if season.start >= data_start + pd.Timedelta(days=horizon + 2 * LEVEL_WINDOW):
+            return season, "season"
+    return Window(cutoff - pd.Timedelta(days=current.days - 1), cutoff), "recent"
+
+
+def known_series(frame: pd.DataFrame, meta: bundle.Meta) -> np.ndarray:
+    """Which rows of ``frame`` belong to a series the model was trained on."""
+    keys = meta.series_keys
+    if len(keys) == 1:
+        return frame[keys[0]].isin([s[0] for s in meta.series]).to_numpy()
+    known = pd.MultiIndex.from_tuples([tuple(s) for s in meta.series], names=keys)
+    return pd.MultiIndex.from_frame(frame[keys]).isin(known)
+
+
+def new_series(prepared: pd.DataFrame, meta: bundle.Meta) -> list[dict[str, Any]]:
+    """Series with rows after the model's cutoff that the model has never seen (their keys)."""
+    after = prepared.loc[prepared[DATE] > pd.Timestamp(meta.cutoff), meta.series_keys]
+    series = after.drop_duplicates()
+    unseen = series[~known_series(series, meta)]
+    return [{k: plain(v) for k, v in row.items()} for row in unseen.to_dict("records")]
+
+
+def inputs_match(
+    features: pd.DataFrame, known: np.ndarray, meta: bundle.Meta, forecast: np.ndarray
+) -> bool:
+    """Do the features rebuilt now for the model's forecast days equal its frozen ones?"""
+    cutoff = pd.Timestamp(meta.cutoff)
+    ahead = Window(cutoff + pd.Timedelta(days=1), cutoff + pd.Timedelta(days=meta.horizon_days))
+    rows = features.loc[known & ahead.contains(features[DATE])]
+    rows = rows.sort_values([*meta.series_keys, DATE])  # the bundle's order, as in model.fit
+    if len(rows) != len(forecast):
+        return False
+    rebuilt = rows[meta.features].to_numpy(np.float32)
+    return bool(np.allclose(rebuilt, forecast, rtol=1e-6, atol=1e-6, equal_nan=True))
+
+
+def data_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], params: DriftParams
+) -> tuple[dict[str, Any], Any]:
+    """Evidently ``DataDriftPreset`` of ``current`` against ``reference`` on ``columns``.
+
+    Returns the summary for ``drift.json`` and Evidently's run (for the HTML report). Columns
+    empty in either window (e.g. yearly lags on a short history) are skipped and listed.
+    """
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.legacy.calculations.stattests.registry import StatTestNotFoundError
+    from evidently.presets import DataDriftPreset
+
+    compared = [c for c in columns if reference[c].notna().any() and current[c].notna().any()]
+    definition = DataDefinition(numerical_columns=compared)
+    preset = DataDriftPreset(
+        columns=compared,
+        drift_share=params.drift_share,
+        num_method=params.stattest,
+        num_threshold=params.stattest_threshold,
+    )
+    try:
+        run = Report([preset], include_tests=True).run(
+            current_data=Dataset.from_pandas(current[compared], data_definition=definition),
+            reference_data=Dataset.from_pandas(reference[compared], data_definition=definition),
+        )
+    except StatTestNotFoundError as exc:
+        raise ConfigError(f"params.yaml: drift.stattest: {exc}") from None
+    share, scores, drifted, method, threshold = _read_evidently(run.dict())
+    return {
+        "share_drifted": round(share, 4),
+        "threshold": params.drift_share,
+        "drifted_columns": [c for c in compared if c in drifted],
+        "method": method,
+        "column_threshold": threshold,
+        "scores": {c: round(float(scores[c]), 4) for c in compared},
+        "skipped_columns": [c for c in columns if c not in compared],
+    }, run
+
+
+def _read_evidently(result: dict) -> tuple[float, dict[str, float], set[str], str, float]:
+    """Share drifted, score per column, drifted columns (Evidently's own verdict: a failed
+    per-column drift test), method and per-column threshold, from ``Snapshot.dict()``."""
+    share, scores, configs = None, {}, {}
+    for metric in result["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith(":DriftedColumnsCount"):
+            share = metric["value"]["share"]
+        elif config["type"].endswith(":ValueDrift"):
+            scores[config["column"]] = metric["value"]
+            configs[config["column"]] = config
+    drifted = {
+        test["metric_config"]["params"]["column"]
+        for test in result["tests"]
+        if test["metric_config"]["params"]["type"].endswith(":ValueDrift")
+        and test["status"] == "FAIL"
+    }
+    if share is None or not configs:
+        raise ValueError("Evidently's result has no drift share or no per-column drift")
+    first = next(iter(configs.values()))
+    return float(share), scores, drifted, first["method"], first["threshold"]
+
+
+def concept_drift(
+    actual: pd.Series,
+    predicted: np.ndarray,
+    baseline: dict[str, float],
+    params: DriftParams,
+    oracle: pd.Series | None = None,
+) -> dict[str, Any]:
+    """The model's error on the current rows against its evaluation error (``baseline``)."""
+    now = score(actual, predicted)
+    out = {
+        "smape": round(now["smape"], 4),
+        "baseline_smape": baseline["smape"],
+        "relative_change": round(now["smape"] / baseline["smape"] - 1, 4),
+        "threshold": params.concept_threshold,
+        "mae": round(now["mae"], 4),
+        "baseline_mae": baseline["mae"],
+        "mae_relative_change": round(now["mae"] / baseline["mae"] - 1, 4),
+    }
+    if oracle is not None:  # synthetic data: the error of the true mean, the noise floor
+        out["oracle_smape"] = round(score(actual, oracle)["smape"], 4)
+    return out
+
+
+def model_inputs(
+    prepared: pd.DataFrame, meta: bundle.Meta, params: Params
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features of today's data for ``meta``'s model, with the encodings computed from its
+    training rows exactly as ``model.fit`` does; and which rows those training rows are."""
+    features = build(prepared, meta.horizon_days, params.features)
+    cutoff = pd.Timestamp(meta.cutoff)
+    trained = ((features[DATE] <= cutoff) & features[SALES].notna()).to_numpy()
+    features = add_encodings(features, trained)
+    missing = [c for c in meta.features if c not in features.columns]
+    if missing:
+        raise DataError(
+            f"the model uses features {missing} that params.yaml no longer builds "
+            "(features changed since training): run `dvc repro` to retrain"
+        )
+    return features, trained
+
+
+def assess(
+    prepared: pd.DataFrame,
+    deployed: Model,
+    evaluation: Model,
+    baseline: dict[str, Any],
+    params: Params,
+) -> tuple[dict[str, Any], Any]:
+    """The drift report of the ``deployed`` model, and Evidently's run for the HTML.
+
+    ``prepared`` is today's data (validated, gap-filled). The rows scored are the sales after
+    the deployed model's cutoff; when there are none yet, the ``evaluation`` model's holdout.
+    ``baseline`` is the holdout section of ``reports/metrics.json``.
+    """
+    if baseline.get("end") != deployed.meta.trained_through:
+        raise DataError(
+            f"reports/metrics.json evaluates a holdout ending {baseline.get('end')}, but the "
+            f"deployed model was trained through {deployed.meta.trained_through}: run `dvc repro`"
+        )
+    holdout = new_sales_window(prepared, pd.Timestamp(deployed.meta.cutoff)) is None
+    scored = evaluation if holdout else deployed
+    meta, cutoff = scored.meta, pd.Timestamp(scored.meta.cutoff)
+    current_days = new_sales_window(prepared, cutoff)
+    if current_days is None:
+        raise DataError(f"no sales after {meta.trained_through}, the evaluation model's cutoff")
+    reference_days, kind = reference_window(
+        current_days, cutoff, prepared[DATE].min(), meta.horizon_days, params.drift.reference
+    )
+
+    features, trained = model_inputs(prepared, meta, params)
+    known = known_series(features, meta)
+    has_sales = features[SALES].notna().to_numpy()
+    current = features.loc[known & current_days.contains(features[DATE]) & has_sales]
+    reference = features.loc[known & reference_days.contains(features[DATE]) & trained]
+    predicted = bundle.predict(scored.booster, meta, current[meta.features].to_numpy(np.float32))
+
+    monitored = [c for c in meta.features if c not in NOT_MONITORED] + [SALES]
+    data, run = data_drift(reference, current, monitored, params.drift)
+    oracle = current[TRUE_MEAN] if TRUE_MEAN in current.columns else None
+    concept = concept_drift(current[SALES], predicted, baseline, params.drift, oracle)
+    unseen = new_series(prepared, meta)
+    match = inputs_match(features, known, meta, scored.forecast)
+
+    reasons = findings(data, concept, current_days.days, unseen, match, params.drift)
+    notes = []
+    if holdout:
+        notes.append(
+            f"no sales after the deployed model's cutoff {deployed.meta.trained_through} yet: "
+            "nothing unseen to judge; the figures are the evaluation model's on its holdout"
+        )
+        notes += [f"for reference, not flagged: {r}" for r in reasons]
+        reasons = []
+    if kind != params.drift.reference:
+        notes.append(
+            "history too short for a reference 52 weeks earlier with complete features: the "
+            "reference is the days just before the cutoff, so seasonal change can read as drift"
+        )
+    if current_days.days < params.drift.min_days:
+        notes.append(
+            f"concept drift is judged from {params.drift.min_days} days of new sales; "
+            f"{current_days.days} so far"
+        )
+    return {
+        "drift_detected": bool(reasons),
+        "reasons": reasons,
+        "notes": notes,
+        "model": {
+            "version": deployed.meta.model_version,
+            "trained_through": deployed.meta.trained_through,
+        },
+        "current": {
+            **current_days.as_dict(),
+            "days": current_days.days,
+            "rows": len(current),
+            "source": "holdout" if holdout else "new sales",
+            "scored_by": meta.model_version,
+        },
+        "reference": {**reference_days.as_dict(), "rows": len(reference), "kind": kind},
+        "data_drift": data,
+        "concept_drift": {**concept, "min_days": params.drift.min_days},
+        "new_series": len(unseen),
+        "inputs_match": match,
+    }, run
+
+
+def findings(
+    data: dict,
+    concept: dict,
+    days: int,
+    unseen: list[dict[str, Any]],
+    inputs_match: bool,
+    params: DriftParams,
+) -> list[str]:
+    """The checks that raise the flag, each as a sentence (empty: no drift)."""
+    out = []
+    if data["share_drifted"] >= params.drift_share:
+        out.append(
+            f"data drift: {len(data['drifted_columns'])} of {len(data['scores'])} monitored "
+            f"columns drifted ({data['share_drifted']:.0%} >= {params.drift_share:.0%}): "
+            + ", ".join(data["drifted_columns"])
+        )
+    if days >= params.min_days and concept["relative_change"] > params.concept_threshold:
+        out.append(
+            f"concept drift: SMAPE {concept['smape']:.2f} on the new sales vs "
+            f"{concept['baseline_smape']:.2f} at evaluation ({concept['relative_change']:+.1%}, "
+            f"threshold +{params.concept_threshold:.0%})"
+        )
+    if unseen:
+        first = ", ".join(f"{k}={v!r}" for k, v in unseen[0].items())
+        out.append(
+            f"{len(unseen)} new series the model has never seen (first: {first}): "
+            "retrain to forecast them"
+        )
+    if not inputs_match:
+        out.append(
+            "the model's inputs rebuilt from today's data differ from those it was trained "
+            "with (history before its cutoff revised, or feature params changed): retrain"
+        )
+    return out
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The report in a few lines for the terminal."""
+    cur, data, concept = report["current"], report["data_drift"], report["concept_drift"]
+    lines = [
+        f"deployed model {report['model']['version']} (trained through "
+        f"{report['model']['trained_through']})",
+        f"current: {cur['start']} .. {cur['end']}, {cur['rows']} rows ({cur['source']}); "
+        f"reference: {report['reference']['start']} .. {report['reference']['end']}",
+        f"data drift: {len(data['drifted_columns'])} of {len(data['scores'])} columns "
+        f"({data['share_drifted']:.0%}, flag at {data['threshold']:.0%})"
+        + (f": {', '.join(data['drifted_columns'])}" if data["drifted_columns"] else ""),
+        f"concept drift: SMAPE {concept['smape']:.2f} vs {concept['baseline_smape']:.2f} at "
+        f"evaluation ({concept['relative_change']:+.1%}, flag above "
+        f"+{concept['threshold']:.0%})",
+        f"new series: {report['new_series']}",
+        *(f"note: {n}" for n in report["notes"]),
+        "DRIFT DETECTED" if report["drift_detected"] else "no drift",
+        *(f"  - {r}" for r in report["reasons"]),
+    ]
+    return "\n".join(lines)

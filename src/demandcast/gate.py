@@ -1,0 +1,327 @@
+"""The promotion gate: is a retrained model at least as good as the one in production?
+
+A retrained model is fitted on data that includes the newest days, so no unseen data is left
+to score it on; scoring it against production on production's holdout would flatter it. The
+gate therefore judges the **recipe** (code + params) that made it, on rows that neither side
+has trained on:
+
+1. The production model P was trained through its cutoff ``c``. The candidate recipe is fitted
+   at the same cutoff ``c`` on today's data (``model.fit``): the same situation as P, with the
+   new code and params. Both forecast the ``horizon`` days after ``c`` from history known at
+   ``c`` (their frozen forecast rows, exactly what the served model answers).
+2. Both are scored with ``evaluate.score`` on the days after ``c`` that now have sales (at most
+   ``horizon`` of them), on the same rows: the intersection of what both forecast.
+3. The candidate passes if its SMAPE <= P's SMAPE x (1 + ``gate.tolerance``).
+
+When no sales after ``c`` exist yet (a params-only change on the same data), the two evaluation
+models are compared instead on their shared holdout (``reports/metrics.json`` of production's
+revision and of the candidate); only when both holdouts cover the same dates. Anything else is
+refused: a model is never promoted on a comparison that could not be made.
+
+Everything here takes data and returns data; ``cli.cmd_gate`` does the I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from demandcast import bundle
+from demandcast.config import Params
+from demandcast.data.schema import DATE, SALES, DataError
+from demandcast.evaluate import holdout_frame, score
+from demandcast.model import fit
+
+AFTER_CUTOFF, HOLDOUT = "after_cutoff", "holdout"
+METRICS = ("smape", "mae", "rmse")
+REFERENCE_LABELS = {"seasonal_naive": "seasonal naive (baseline)", "oracle": "oracle (true mean)"}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One model's error on the compared rows."""
+
+    label: str
+    model_version: str
+    trained_through: str
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    method: str  # AFTER_CUTOFF or HOLDOUT
+    tolerance: float
+    reason: str
+    production: Scored | None = None
+    candidate: Scored | None = None
+    deploy: dict[str, str] = field(default_factory=dict)  # the model that would be deployed
+    rows: dict[str, Any] = field(default_factory=dict)  # count, start, end of the compared rows
+    references: dict[str, float] = field(default_factory=dict)  # baselines/oracle, for context
+
+    @property
+    def threshold(self) -> float | None:
+        if self.production is None:
+            return None
+        return self.production.metrics["smape"] * (1 + self.tolerance)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["threshold_smape"] = None if self.threshold is None else round(self.threshold, 4)
+        return out
+
+    def markdown(self) -> str:
+        """The verdict for a job summary or a PR: a headline, the table, the rule."""
+        mark = "PASSED ✅" if self.passed else "REFUSED ❌"
+        lines = [f"### Promotion gate: {mark}", ""]
+        if self.rows:
+            where = {
+                AFTER_CUTOFF: "the days after the production model's cutoff",
+                HOLDOUT: "the evaluation holdout both models' eval twins were scored on",
+            }[self.method]
+            lines += [
+                f"Compared on {self.rows['count']} rows, {self.rows['start']} .. "
+                f"{self.rows['end']} ({where}); neither model trained on them.",
+                "",
+            ]
+        scored = [s for s in (self.production, self.candidate) if s is not None]
+        if scored:
+            lines += [
+                "| model | version | trained through | SMAPE % | MAE | RMSE |",
+                "|---|---|---|---:|---:|---:|",
+            ]
+            for s in scored:
+                cells = " | ".join(_num(s.metrics.get(k)) for k in METRICS)
+                lines.append(f"| {s.label} | `{s.model_version}` | {s.trained_through} | {cells} |")
+            for name, smape in self.references.items():
+                lines.append(f"| {REFERENCE_LABELS.get(name, name)} | | | {_num(smape)} | | |")
+            lines.append("")
+            same = self.production and self.candidate
+            if same and self.production.model_version == self.candidate.model_version:
+                lines += [
+                    "The recipe is unchanged: at the same cutoff it rebuilds the production "
+                    "model exactly.",
+                    "",
+                ]
+        if self.threshold is not None and self.candidate is not None:
+            sign = "<=" if self.passed else ">"
+            lines.append(
+                f"Rule: candidate SMAPE {_num(self.candidate.metrics['smape'])} {sign} "
+                f"production SMAPE x (1 + {self.tolerance:g}) = {_num(self.threshold)}."
+            )
+        lines.append(f"{'Passed' if self.passed else 'Refused'}: {self.reason}")
+        if self.deploy:
+            lines += [
+                "",
+                f"Model to deploy: `{self.deploy['model_version']}` (the candidate recipe refit "
+                f"through {self.deploy['trained_through']}).",
+            ]
+        return "\n".join(lines) + "\n"
+
+
+def _num(value: float | None) -> str:
+    return (
+        "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+    )
+
+
+def judge(
+    prepared: pd.DataFrame,
+    features: pd.DataFrame,
+    production: tuple[Any, bundle.Meta, np.ndarray],
+    deployable: bundle.Meta,
+    params: Params,
+    production_metrics: dict[str, Any] | None = None,
+    candidate_metrics: dict[str, Any] | None = None,
+    candidate_eval: bundle.Meta | None = None,
+) -> Verdict:
+    """The gate's verdict on the candidate recipe (``params`` and this code, which made
+    ``deployable`` from ``features``) against ``production`` (booster, meta, forecast).
+
+    ``prepared``/``features``: today's data and features (the pipeline's outputs). The metrics
+    and ``candidate_eval`` (the candidate's eval model) are needed only when there are no sales
+    after production's cutoff, for the holdout comparison.
+    """
+    prod_booster, prod_meta, prod_forecast = production
+    cutoff = pd.Timestamp(prod_meta.cutoff)
+    last = prepared.loc[prepared[SALES].notna(), DATE].max()
+    if last < cutoff:
+        raise DataError(
+            f"today's data ends {last.date()}, before the production model's cutoff "
+            f"{cutoff.date()}: is this the right data?"
+        )
+    if last > cutoff:
+        try:
+            model_bytes, cand_meta, cand_forecast = fit(features, cutoff, params)
+        except ValueError as exc:
+            raise DataError(
+                f"cannot fit the candidate recipe at the production cutoff {cutoff.date()}: {exc}"
+            ) from None
+        cand_booster = _booster(model_bytes)
+        verdict = compare_after_cutoff(
+            forecast_frame(prepared, prod_booster, prod_meta, prod_forecast),
+            forecast_frame(prepared, cand_booster, cand_meta, cand_forecast),
+            prod_meta,
+            cand_meta,
+            prod_meta.series_keys,
+            params.gate.tolerance,
+        )
+    else:
+        if production_metrics is None or candidate_metrics is None or candidate_eval is None:
+            raise DataError(
+                f"no sales after the production cutoff {cutoff.date()}: the eval models are "
+                "compared instead, and that needs production's reports/metrics.json "
+                "(--production-metrics)"
+            )
+        verdict = compare_holdouts(
+            production_metrics, candidate_metrics, prod_meta, candidate_eval, params.gate.tolerance
+        )
+    return with_deployable(verdict, deployable)
+
+
+def forecast_frame(
+    prepared: pd.DataFrame, booster: Any, meta: bundle.Meta, forecast: np.ndarray
+) -> pd.DataFrame:
+    """The model's frozen forecast of the days after its cutoff that have sales in
+    ``prepared``, with the actuals and the baselines: ``evaluate.holdout_frame`` on those days.
+    Empty when no day after the cutoff has sales yet."""
+    cutoff = pd.Timestamp(meta.cutoff)
+    last = prepared.loc[prepared[SALES].notna(), DATE].max()
+    days = min(meta.horizon_days, max((last - cutoff).days, 0))
+    if days == 0:
+        return pd.DataFrame()
+    n = len(meta.series)
+    rows = forecast.reshape(n, meta.horizon_days, -1)[:, :days].reshape(n * days, -1)
+    try:
+        return holdout_frame(prepared, booster, dataclasses.replace(meta, horizon_days=days), rows)
+    except ValueError as exc:  # a series of the model no longer in the data
+        raise DataError(
+            f"model {meta.model_version}: cannot score it on today's data: {exc}"
+        ) from None
+
+
+def compare_after_cutoff(
+    production: pd.DataFrame,
+    candidate: pd.DataFrame,
+    production_meta: bundle.Meta,
+    candidate_meta: bundle.Meta,
+    keys: list[str],
+    tolerance: float,
+) -> Verdict:
+    """Score both forecast frames (``forecast_frame``) on the rows both have and judge."""
+    on = [*keys, DATE]
+    if production.empty or candidate.empty:
+        return Verdict(False, AFTER_CUTOFF, tolerance, "no forecast row to compare")
+    both = production.merge(
+        candidate[[*on, "predicted"]], on=on, how="inner", suffixes=("", "_candidate")
+    )
+    if both.empty:
+        return Verdict(False, AFTER_CUTOFF, tolerance, "the two models forecast no row in common")
+    prod = Scored(
+        "production",
+        production_meta.model_version,
+        production_meta.trained_through,
+        _rounded(score(both["actual"], both["predicted"])),
+    )
+    cand = Scored(
+        "candidate recipe at the same cutoff",
+        candidate_meta.model_version,
+        candidate_meta.trained_through,
+        _rounded(score(both["actual"], both["predicted_candidate"])),
+    )
+    references = {
+        name: round(score(both["actual"], both[name])["smape"], 4)
+        for name in ("seasonal_naive", "oracle")
+        if name in both.columns
+    }
+    rows = {
+        "count": len(both),
+        "start": str(both[DATE].min().date()),
+        "end": str(both[DATE].max().date()),
+    }
+    return _judge(AFTER_CUTOFF, prod, cand, tolerance, rows, references)
+
+
+def compare_holdouts(
+    production_metrics: dict[str, Any],
+    candidate_metrics: dict[str, Any],
+    production_meta: bundle.Meta,
+    candidate_meta: bundle.Meta,
+    tolerance: float,
+) -> Verdict:
+    """Compare the evaluation models' holdout errors (``reports/metrics.json`` of each side);
+    refused unless both holdouts cover the same days."""
+    prod_h, cand_h = production_metrics.get("holdout", {}), candidate_metrics.get("holdout", {})
+    span = {k: (prod_h.get(k), cand_h.get(k)) for k in ("start", "end", "rows")}
+    if any(a is None or a != b for a, b in span.values()):
+        return Verdict(
+            False,
+            HOLDOUT,
+            tolerance,
+            "no sales after the production model's cutoff, and the two evaluations cover "
+            "different holdouts ("
+            + ", ".join(f"{k}: {a} vs {b}" for k, (a, b) in span.items())
+            + "): the models cannot be compared; wait for new sales",
+        )
+    prod = Scored(
+        "production (eval model)",
+        production_meta.model_version,
+        production_meta.trained_through,
+        {k: prod_h[k] for k in METRICS},
+    )
+    cand = Scored(
+        "candidate (eval model)",
+        candidate_meta.model_version,
+        candidate_meta.trained_through,
+        {k: cand_h[k] for k in METRICS},
+    )
+    references = {
+        name: candidate_metrics["baselines"][name]["smape"]
+        for name in ("seasonal_naive",)
+        if name in candidate_metrics.get("baselines", {})
+    }
+    if "oracle" in candidate_metrics:
+        references["oracle"] = candidate_metrics["oracle"]["smape"]
+    rows = {"count": cand_h["rows"], "start": cand_h["start"], "end": cand_h["end"]}
+    return _judge(HOLDOUT, prod, cand, tolerance, rows, references)
+
+
+def _judge(
+    method: str,
+    prod: Scored,
+    cand: Scored,
+    tolerance: float,
+    rows: dict[str, Any],
+    references: dict[str, float],
+) -> Verdict:
+    limit = prod.metrics["smape"] * (1 + tolerance)
+    passed = cand.metrics["smape"] <= limit
+    change = cand.metrics["smape"] / prod.metrics["smape"] - 1 if prod.metrics["smape"] else 0.0
+    reason = (
+        f"candidate SMAPE is {change:+.2%} relative to production "
+        f"({'within' if passed else 'beyond'} the tolerance of {tolerance:+.2%})"
+    )
+    return Verdict(passed, method, tolerance, reason, prod, cand, {}, rows, references)
+
+
+def with_deployable(verdict: Verdict, meta: bundle.Meta) -> Verdict:
+    """The verdict naming the model that would be deployed (the recipe refit on all data)."""
+    deploy = {"model_version": meta.model_version, "trained_through": meta.trained_through}
+    return dataclasses.replace(verdict, deploy=deploy)
+
+
+def _booster(model_bytes: bytes) -> Any:
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(bytearray(model_bytes))
+    return booster
+
+
+def _rounded(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: round(metrics[k], 4) for k in METRICS}

@@ -1,0 +1,107 @@
+"""Small real bundles, trained once per session by the pipeline's own code (tests may import
+training code; the API may not), and clients of apps serving them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from demandcast import bundle
+from demandcast.config import Params
+from demandcast.data import synthetic
+from demandcast.data.validate import prepare_table
+from demandcast.features import build
+from demandcast.model import fit
+from tests.api.helpers import EVALUATION, serve
+
+TINY = {
+    "horizon": 14,
+    "data": {"synthetic": {"seed": 3, "stores": 2, "items": 3, "days": 120}},
+    "train": {"n_estimators": 20, "max_depth": 3, "min_child_weight": 5, "nthread": 1},
+}
+
+
+def train_bundle(raw: pd.DataFrame, params: Params, directory: Path) -> Path:
+    """The pipeline's prepare -> features -> train (serving model), written to ``directory``."""
+    prepared, _ = prepare_table(raw, "test", params.min_history_days)
+    features = build(prepared, params.horizon, params.features)
+    cutoff = features.loc[features["sales"].notna(), "date"].max()
+    bundle.write(directory, *fit(features, cutoff, params))
+    return directory
+
+
+def tiny_params(**train: int) -> Params:
+    return Params.model_validate({**TINY, "train": {**TINY["train"], **train}})
+
+
+@pytest.fixture(scope="session")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Bundles by name: ``store_item`` (int keys), ``retrained`` (same series, another model),
+    ``store_only`` (string store IDs, no item) and broken copies of ``store_item``."""
+    root = tmp_path_factory.mktemp("bundles")
+    params = tiny_params()
+    raw = synthetic.generate(params.data.synthetic, with_true_mean=False)
+    by_store = raw.groupby(["store", "date"], as_index=False)["sales"].sum()
+    by_store["store"] = by_store["store"].map(lambda s: f"S{s:02d}")
+    made = {
+        "store_item": train_bundle(raw, params, root / "store_item"),
+        "retrained": train_bundle(raw, tiny_params(n_estimators=7), root / "retrained"),
+        "store_only": train_bundle(by_store, params, root / "store_only"),
+    }
+    for name, damage in BREAKAGES.items():
+        made[name] = shutil.copytree(made["store_item"], root / name)
+        damage(made[name])
+    return made
+
+
+def _truncate_model(directory: Path) -> None:
+    path = directory / bundle.MODEL_FILE
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def _future_format(directory: Path) -> None:
+    path = directory / bundle.META_FILE
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format": 99}))
+
+
+def _short_forecast(directory: Path) -> None:
+    path = directory / bundle.FORECAST_FILE
+    path.write_bytes(path.read_bytes()[:-1024])
+
+
+BREAKAGES = {
+    "truncated_model": _truncate_model,
+    "future_format": _future_format,
+    "short_forecast": _short_forecast,
+    "no_metadata": lambda directory: (directory / bundle.META_FILE).unlink(),
+}
+
+
+@pytest.fixture(scope="session")
+def evaluation_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("reports") / "metrics.json"
+    path.write_text(json.dumps(EVALUATION))
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(bundles: dict[str, Path], evaluation_file: Path) -> Iterator[TestClient]:
+    with serve(bundles["store_item"], metrics_path=evaluation_file) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def store_only_client(bundles: dict[str, Path]) -> Iterator[TestClient]:
+    with serve(bundles["store_only"], metrics_path=None) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def meta(bundles: dict[str, Path]) -> bundle.Meta:
+    return bundle.read_meta(bundles["store_item"])

@@ -1,0 +1,182 @@
+"""The promotion gate: the candidate recipe against production on rows neither trained on."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from demandcast import bundle, cli, gate
+from demandcast.config import Params
+from demandcast.data.schema import DATE, SALES, DataError
+from demandcast.features import build
+from demandcast.model import fit, train_bundles
+from tests.conftest import SMALL
+
+NEW_DAYS = 10  # days of sales after the production cutoff (< horizon 14: a partial horizon)
+
+
+def with_train(**train: float) -> Params:
+    return Params.model_validate({**SMALL, "train": {**SMALL["train"], **train}})
+
+
+@pytest.fixture(scope="module")
+def cutoff(small_prepared: pd.DataFrame) -> pd.Timestamp:
+    return small_prepared[DATE].max() - pd.Timedelta(days=NEW_DAYS)
+
+
+@pytest.fixture(scope="module")
+def production(small_prepared, small_params, cutoff):
+    """The model deployed at ``cutoff``: trained when the data ended there."""
+    known = small_prepared[small_prepared[DATE] <= cutoff]
+    features = build(known, small_params.horizon, small_params.features)
+    model_bytes, meta, forecast = fit(features, cutoff, small_params)
+    return gate._booster(model_bytes), meta, forecast
+
+
+@pytest.fixture(scope="module")
+def deployable(small_features, small_params):
+    last = small_features.loc[small_features[SALES].notna(), DATE].max()
+    return fit(small_features, last, small_params)[1]
+
+
+def test_same_recipe_on_new_data_passes_with_an_identical_model(
+    small_prepared, small_features, small_params, production, deployable, cutoff
+):
+    verdict = gate.judge(small_prepared, small_features, production, deployable, small_params)
+    assert verdict.passed and verdict.method == gate.AFTER_CUTOFF
+    # fitted at the same cutoff on the same history, the recipe rebuilds production exactly
+    assert verdict.candidate.model_version == verdict.production.model_version
+    assert verdict.candidate.metrics == verdict.production.metrics
+    assert verdict.candidate.trained_through == str(cutoff.date())
+    # scored on the 10 days after the cutoff (not a full horizon), every series
+    assert verdict.rows == {
+        "count": 12 * NEW_DAYS,
+        "start": str((cutoff + pd.Timedelta(days=1)).date()),
+        "end": str(small_prepared[DATE].max().date()),
+    }
+    assert verdict.deploy["model_version"] == deployable.model_version
+    assert {"seasonal_naive", "oracle"} <= set(verdict.references)
+
+
+def test_scores_are_the_evaluate_metrics_on_the_days_after_the_cutoff(
+    small_prepared, production, cutoff
+):
+    booster, meta, forecast = production
+    frame = gate.forecast_frame(small_prepared, booster, meta, forecast)
+    assert len(frame) == 12 * NEW_DAYS and frame["actual"].notna().all()
+    assert frame[DATE].min() == cutoff + pd.Timedelta(days=1)
+    # the first NEW_DAYS rows of each series' frozen forecast, predicted as the API would
+    full = bundle.predict(booster, meta, forecast).reshape(12, meta.horizon_days)
+    np.testing.assert_allclose(
+        frame["predicted"].to_numpy().reshape(12, NEW_DAYS), full[:, :NEW_DAYS], rtol=1e-6
+    )
+
+
+def test_a_worse_recipe_is_refused(small_prepared, small_features, production, deployable):
+    worse = with_train(n_estimators=2, max_depth=1, learning_rate=0.05)
+    verdict = gate.judge(small_prepared, small_features, production, deployable, worse)
+    assert not verdict.passed
+    assert verdict.candidate.metrics["smape"] > verdict.threshold
+    assert "beyond the tolerance" in verdict.reason
+    text = verdict.markdown()
+    assert "REFUSED" in text and verdict.production.model_version in text
+    assert f"production SMAPE x (1 + {worse.gate.tolerance:g})" in text
+
+
+def test_a_better_recipe_passes(small_prepared, small_features, small_params, deployable, cutoff):
+    known = small_prepared[small_prepared[DATE] <= cutoff]
+    weak = with_train(n_estimators=2, max_depth=1, learning_rate=0.05)
+    model_bytes, meta, forecast = fit(build(known, 14, weak.features), cutoff, weak)
+    weak_production = (gate._booster(model_bytes), meta, forecast)
+    verdict = gate.judge(small_prepared, small_features, weak_production, deployable, small_params)
+    assert verdict.passed
+    assert verdict.candidate.metrics["smape"] < verdict.production.metrics["smape"]
+
+
+def holdout_metrics(smape: float, start: str = "2014-02-11", end: str = "2014-02-24") -> dict:
+    return {
+        "holdout": {
+            "smape": smape,
+            "mae": 1.0,
+            "rmse": 1.5,
+            "rows": 168,
+            "start": start,
+            "end": end,
+        },
+        "baselines": {"seasonal_naive": {"smape": 25.0, "mae": 2.0, "rmse": 3.0}},
+        "oracle": {"smape": 15.0},
+    }
+
+
+@pytest.mark.parametrize(
+    ("candidate", "passed"), [(20.0, True), (20.19, True), (20.21, False), (19.0, True)]
+)
+def test_holdout_comparison_applies_the_tolerance(candidate, passed, production):
+    meta = production[1]
+    verdict = gate.compare_holdouts(
+        holdout_metrics(20.0), holdout_metrics(candidate), meta, meta, tolerance=0.01
+    )
+    assert verdict.method == gate.HOLDOUT and verdict.passed is passed
+    assert verdict.threshold == pytest.approx(20.2)
+    assert verdict.rows == {"count": 168, "start": "2014-02-11", "end": "2014-02-24"}
+
+
+def test_holdouts_over_different_days_are_not_compared(production):
+    meta = production[1]
+    verdict = gate.compare_holdouts(
+        holdout_metrics(20.0), holdout_metrics(10.0, end="2014-03-03"), meta, meta, 0.01
+    )
+    assert not verdict.passed and verdict.candidate is None
+    assert "cannot be compared" in verdict.reason and "2014-03-03" in verdict.reason
+
+
+def test_no_new_sales_compares_the_eval_models(tmp_path, small_features, small_params):
+    metas = train_bundles(small_features, small_params, tmp_path)
+    last = small_features.loc[small_features[SALES].notna(), DATE].max()
+    prepared = small_features.loc[small_features[SALES].notna(), ["store", "item", DATE, SALES]]
+    production = bundle.read(tmp_path / "serving")
+    assert production[1].cutoff == last.date()
+    with pytest.raises(DataError, match="--production-metrics"):
+        gate.judge(prepared, small_features, production, metas["serving"], small_params)
+    verdict = gate.judge(
+        prepared,
+        small_features,
+        production,
+        metas["serving"],
+        small_params,
+        production_metrics=holdout_metrics(20.0),
+        candidate_metrics=holdout_metrics(20.5),
+        candidate_eval=metas["eval"],
+    )
+    assert verdict.method == gate.HOLDOUT and not verdict.passed
+    assert verdict.candidate.model_version == metas["eval"].model_version
+
+
+def test_cli_writes_the_verdict_and_exits_1_when_refused(
+    tmp_path, monkeypatch, small_prepared, small_features, production, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    small_prepared.to_parquet(cli.PREPARED)
+    small_features.to_parquet(cli.FEATURES)
+    worse = with_train(n_estimators=2, max_depth=1, learning_rate=0.05)
+    train_bundles(small_features, worse, cli.MODELS)
+    cli.METRICS.parent.mkdir()
+    cli.METRICS.write_text(json.dumps(holdout_metrics(30.0)))
+    booster, meta, forecast = production
+    model_bytes = bytes(booster.save_raw(raw_format="ubj"))
+    bundle.write(tmp_path / "production", model_bytes, meta, forecast)
+    (tmp_path / "params.yaml").write_text(json.dumps({**SMALL, "train": worse.train.model_dump()}))
+
+    assert cli.main(["gate", "--production", "production"]) == cli.GATE_REFUSED
+    report = json.loads(cli.GATE_REPORT.read_text())
+    assert report["passed"] is False and report["method"] == "after_cutoff"
+    assert report["production"]["model_version"] == meta.model_version
+    assert "REFUSED" in cli.GATE_SUMMARY.read_text()
+    assert "REFUSED" in capsys.readouterr().out
+
+    assert cli.main(["gate", "--production", "nowhere"]) == 2
+    assert "nowhere: not found" in capsys.readouterr().err
