@@ -2,7 +2,8 @@
 
 import pytest
 
-from demandcast.config import ConfigError, Params, load_params
+from demandcast.config import Params, load_params
+from demandcast.errors import ConfigError
 from tests.conftest import ROOT
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from demandcast import bundle, drift
 from demandcast.cli import main
-from demandcast.config import Change, ConfigError, DriftParams, Params
+from demandcast.config import Change, DriftParams, Params
 from demandcast.data import synthetic
-from demandcast.data.schema import DataError
 from demandcast.data.validate import prepare_table
+from demandcast.errors import ConfigError, DataError
 from demandcast.evaluate import holdout_frame, report
 from demandcast.model import train_bundles
 from tests.conftest import SMALL

@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from demandcast.cli import main
-from demandcast.config import ConfigError, parse_params
+from demandcast.config import parse_params
 from demandcast.data import synthetic
+from demandcast.errors import ConfigError
 from demandcast.feed import Injection, append_days, float_list, int_list
 from tests.conftest import ROOT
 

@@ -10,7 +10,8 @@ import pytest
 
 from demandcast import bundle, cli, gate
 from demandcast.config import Params
-from demandcast.data.schema import DATE, SALES, DataError
+from demandcast.data.schema import DATE, SALES
+from demandcast.errors import DataError
 from demandcast.features import build
 from demandcast.model import fit, train_bundles
 from tests.conftest import SMALL

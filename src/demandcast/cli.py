@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from demandcast.config import ConfigError, Params, load_params
-from demandcast.data.schema import DataError
+from demandcast.config import Params, load_params
+from demandcast.errors import ConfigError, DataError
 from demandcast.files import atomic_path, write_json
 
 log = logging.getLogger("demandcast")

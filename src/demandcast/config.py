@@ -15,6 +15,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from demandcast.errors import ConfigError
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
@@ -139,10 +141,6 @@ class Params(_Strict):
         dump = self.model_dump(mode="json")
         chosen = {k: dump[k] for k in (sections or dump)}
         return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:16]
-
-
-class ConfigError(ValueError):
-    """params.yaml is missing or wrong; the message says where."""
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:

@@ -47,9 +47,9 @@ import numpy as np
 import pandas as pd
 
 from demandcast import bundle
-from demandcast.config import ConfigError, DriftParams, Params
-from demandcast.data.schema import DATE, SALES, DataError, plain
-from demandcast.data.synthetic import TRUE_MEAN
+from demandcast.config import DriftParams, Params
+from demandcast.data.schema import DATE, SALES, TRUE_MEAN, plain
+from demandcast.errors import ConfigError, DataError
 from demandcast.evaluate import score
 from demandcast.features import CALENDAR, ENCODINGS, LEVEL_WINDOW, add_encodings, build
 

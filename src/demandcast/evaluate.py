@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 
 from demandcast import bundle
-from demandcast.data.schema import DATE, SALES
-from demandcast.data.synthetic import TRUE_MEAN
+from demandcast.data.schema import DATE, SALES, TRUE_MEAN
 from demandcast.features import Panel, to_panel
 
 

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from demandcast.config import ConfigError, Params, Synthetic, parse_params
+from demandcast.config import Params, Synthetic, parse_params
 from demandcast.data.synthetic import last_day
+from demandcast.errors import ConfigError
 
 
 @dataclass(frozen=True)

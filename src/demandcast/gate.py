@@ -33,7 +33,8 @@ import pandas as pd
 
 from demandcast import bundle
 from demandcast.config import Params
-from demandcast.data.schema import DATE, SALES, DataError
+from demandcast.data.schema import DATE, SALES
+from demandcast.errors import DataError
 from demandcast.evaluate import holdout_frame, score
 from demandcast.model import fit
 

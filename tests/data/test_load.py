@@ -5,7 +5,7 @@ import pytest
 
 from demandcast.config import ColumnMap
 from demandcast.data.load import read_table
-from demandcast.data.schema import DataError
+from demandcast.errors import DataError
 
 MAP = ColumnMap(date="Date", store="Shop", item="SKU", sales="Units")
 

@@ -3,6 +3,7 @@ import pandas as pd
 
 from demandcast.config import Synthetic
 from demandcast.data import synthetic
+from demandcast.data.schema import TRUE_MEAN
 
 CFG = Synthetic(seed=3, stores=4, items=5, days=3 * 364, yearly_growth=0.1)
 
@@ -17,7 +18,7 @@ def test_deterministic_from_seed():
 def test_shape_and_contract():
     frame = synthetic.generate(CFG)
     assert len(frame) == 4 * 5 * 3 * 364
-    assert list(frame.columns) == ["date", "store", "item", "sales", synthetic.TRUE_MEAN]
+    assert list(frame.columns) == ["date", "store", "item", "sales", TRUE_MEAN]
     assert (frame["sales"] >= 0).all() and frame["sales"].dtype.kind == "i"
     assert not frame.duplicated(["store", "item", "date"]).any()
 
@@ -32,13 +33,13 @@ def test_extending_days_keeps_every_earlier_value():
 
 def test_true_mean_is_multiplicative():
     frame = synthetic.generate(CFG)
-    mean = frame[synthetic.TRUE_MEAN]
+    mean = frame[TRUE_MEAN]
     # store x item separability: the ratio of two stores' means is the same for every item and day
-    wide = frame.pivot_table(index=["item", "date"], columns="store", values=synthetic.TRUE_MEAN)
+    wide = frame.pivot_table(index=["item", "date"], columns="store", values=TRUE_MEAN)
     ratio = wide[2] / wide[1]
     assert np.allclose(ratio, ratio.iloc[0])
     # weekday profile: within one series and one week of one month, means follow WEEKDAY exactly
-    one = frame[(frame["store"] == 1) & (frame["item"] == 1)].set_index("date")[synthetic.TRUE_MEAN]
+    one = frame[(frame["store"] == 1) & (frame["item"] == 1)].set_index("date")[TRUE_MEAN]
     week = one["2013-07-08":"2013-07-14"]  # Monday..Sunday, all July
     growth = (1 + CFG.yearly_growth) ** ((week.index - week.index[0]).days / 365.25)
     profile = week.to_numpy() / growth
@@ -64,8 +65,8 @@ def test_changes_and_new_items_apply_from_their_start():
             "new_items_start": "2015-06-01",
         }
     )
-    base = synthetic.generate(CFG).set_index(["store", "item", "date"])[synthetic.TRUE_MEAN]
-    frame = synthetic.generate(changed).set_index(["store", "item", "date"])[synthetic.TRUE_MEAN]
+    base = synthetic.generate(CFG).set_index(["store", "item", "date"])[TRUE_MEAN]
+    frame = synthetic.generate(changed).set_index(["store", "item", "date"])[TRUE_MEAN]
     common = frame.reindex(base.index)
     ratio = common / base
     dates = ratio.index.get_level_values("date")

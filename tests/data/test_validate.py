@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from demandcast.data.schema import DataError
 from demandcast.data.validate import fill_gaps, prepare_table, validate
+from demandcast.errors import DataError
 
 MIN_DAYS = 10
 

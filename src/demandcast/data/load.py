@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from demandcast.config import ColumnMap
-from demandcast.data.schema import DATE, ITEM, SALES, STORE, DataError
+from demandcast.data.schema import DATE, ITEM, SALES, STORE
+from demandcast.errors import DataError
 
 READERS = {".csv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 

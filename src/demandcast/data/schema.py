@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 
 DATE, STORE, ITEM, SALES = "date", "store", "item", "sales"
-
-
-class DataError(ValueError):
-    """Input data that breaks the contract. The message names the file, column, rows and a fix."""
+# Synthetic data only: the generator's expected sales, carried through prepare so that
+# evaluate and drift can report the oracle (the best achievable error).
+TRUE_MEAN = "true_mean"
 
 
 def series_columns(frame: pd.DataFrame) -> list[str]:

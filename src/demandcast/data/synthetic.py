@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from demandcast.config import Synthetic
+from demandcast.data.schema import TRUE_MEAN
 
 BASE = 20.0
 # Monday..Sunday: weekend peak, as in typical store-item sales.
 WEEKDAY = np.array([0.82, 0.94, 0.95, 1.0, 1.06, 1.13, 1.10])
 # January..December: summer high, winter low.
 MONTH = np.array([0.78, 0.82, 0.93, 1.02, 1.08, 1.15, 1.22, 1.12, 1.03, 0.98, 0.97, 0.90])
-TRUE_MEAN = "true_mean"  # extra column carried through prepare so evaluate can report the oracle
 
 
 def store_level(seed: int, store: np.ndarray) -> np.ndarray:

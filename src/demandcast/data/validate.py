@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from demandcast.data.schema import DATE, SALES, DataError, describe_row, plain, series_columns
+from demandcast.data.schema import DATE, SALES, describe_row, plain, series_columns
+from demandcast.errors import DataError
 
 
 @dataclass(frozen=True)
