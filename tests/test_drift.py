@@ -16,6 +16,8 @@ from demandcast.data import synthetic
 from demandcast.data.validate import prepare_table
 from demandcast.errors import ConfigError, DataError
 from demandcast.evaluate import holdout_frame, report
+from demandcast.frequency import DAY as DAILY
+from demandcast.metrics import Holdout
 from demandcast.model import train_bundles
 from tests.conftest import SMALL
 from tests.test_pipeline import merged, run, scratch_repo
@@ -45,17 +47,17 @@ def shift_from(params: Params, level_shift: float) -> Change:
 
 
 @pytest.fixture(scope="module")
-def models(small_params, small_features, tmp_path_factory) -> tuple[drift.Model, drift.Model]:
+def models(small_params, small_features, tmp_path_factory) -> tuple[bundle.Bundle, bundle.Bundle]:
     out = tmp_path_factory.mktemp("models")
     train_bundles(small_features, small_params, out)
-    return drift.Model(*bundle.read(out / "serving")), drift.Model(*bundle.read(out / "eval"))
+    return bundle.read(out / "serving"), bundle.read(out / "eval")
 
 
 @pytest.fixture(scope="module")
-def baseline(small_prepared, models) -> dict:
+def baseline(small_prepared, models) -> Holdout:
     evaluation = models[1]
-    frame = holdout_frame(small_prepared, evaluation.booster, evaluation.meta, evaluation.forecast)
-    return report(frame)["holdout"]
+    frame = holdout_frame(small_prepared, evaluation)
+    return report(frame, evaluation.meta.series_keys, 0.3).holdout
 
 
 def assess(prepared, models, baseline, params) -> dict:
@@ -69,22 +71,24 @@ def assess(prepared, models, baseline, params) -> dict:
 
 def test_reference_is_the_same_weeks_a_year_earlier_when_the_history_allows():
     cutoff = pd.Timestamp("2017-12-31")
-    current = drift.Window(cutoff + DAY, cutoff + 28 * DAY)
+    current = drift.Window(cutoff + DAY, cutoff + 28 * DAY, DAILY)
     start = pd.Timestamp("2013-01-01")
     ref, kind = drift.reference_window(current, cutoff, start, 90, "season")
-    assert kind == "season" and ref.days == 28
+    assert kind == "season" and ref.periods == 28
     assert ref.start == current.start - pd.Timedelta(days=364)
     assert ref.start.dayofweek == current.start.dayofweek  # 52 weeks: same weekdays
 
-    long = drift.Window(cutoff + DAY, cutoff + 400 * DAY)  # longer than a year: two years back
+    long = drift.Window(
+        cutoff + DAY, cutoff + 400 * DAY, DAILY
+    )  # longer than a year: two years back
     ref, kind = drift.reference_window(long, cutoff, start, 90, "season")
     assert kind == "season" and ref.end <= cutoff and ref.start == long.start - 728 * DAY
 
 
 def test_reference_falls_back_to_the_days_before_the_cutoff():
     cutoff = pd.Timestamp("2017-12-31")
-    current = drift.Window(cutoff + DAY, cutoff + 10 * DAY)
-    recent = drift.Window(cutoff - 9 * DAY, cutoff)
+    current = drift.Window(cutoff + DAY, cutoff + 10 * DAY, DAILY)
+    recent = drift.Window(cutoff - 9 * DAY, cutoff, DAILY)
     # the prior-year level of a year-earlier row would reach before the data
     short_history = pd.Timestamp("2015-06-01")
     assert drift.reference_window(current, cutoff, short_history, 90, "season") == (
@@ -120,7 +124,10 @@ def test_an_unknown_drift_method_is_a_config_error():
 def test_concept_drift_is_relative_to_the_evaluation_error():
     actual = pd.Series([10.0, 20.0, 0.0, 5.0])
     result = drift.concept_drift(
-        actual, np.array([10.0, 10.0, 0.0, 5.0]), {"smape": 10.0, "mae": 2.0}, DriftParams()
+        actual,
+        np.array([10.0, 10.0, 0.0, 5.0]),
+        Holdout(smape=10.0, mae=2.0, rmse=3.0, rows=4, start="2024-01-01", end="2024-01-04"),
+        DriftParams(),
     )
     # SMAPE: 200*10/30 = 66.67 on one row of 4 -> 16.67; MAE 10/4 = 2.5
     assert result["smape"] == pytest.approx(16.6667) and result["relative_change"] == 0.6667
@@ -191,7 +198,7 @@ def test_no_new_sales_yet_shows_the_holdout_and_lowers_the_flag(
         "scored_by": evaluation.meta.model_version,
     }
     # the same model on the same rows as the evaluation: the same error
-    assert result["concept_drift"]["smape"] == pytest.approx(baseline["smape"], abs=1e-3)
+    assert result["concept_drift"]["smape"] == pytest.approx(baseline.smape, abs=1e-3)
     assert abs(result["concept_drift"]["relative_change"]) < 1e-4
     assert result["inputs_match"] is True and result["new_series"] == 0
 
@@ -223,7 +230,7 @@ def test_a_level_shift_raises_concept_drift(small_params, models, baseline):
     assert result["drift_detected"] is True
     (concept,) = [r for r in result["reasons"] if r.startswith("concept drift")]
     assert result["concept_drift"]["relative_change"] > 0.5
-    assert f"vs {baseline['smape']:.2f} at evaluation" in concept
+    assert f"vs {baseline.smape:.2f} at evaluation" in concept
 
 
 def test_a_few_days_are_reported_but_not_judged(small_params, models, baseline):
@@ -254,7 +261,9 @@ def test_revised_history_is_a_reason_to_retrain(small_params, models, baseline):
 
 def test_a_stale_evaluation_is_refused(small_params, small_prepared, models, baseline):
     with pytest.raises(DataError, match=r"reports/metrics.json evaluates a holdout ending"):
-        drift.assess(small_prepared, *models, {**baseline, "end": "1999-01-01"}, small_params)
+        drift.assess(
+            small_prepared, *models, baseline.model_copy(update={"end": "1999-01-01"}), small_params
+        )
 
 
 # --- the CLI, on a user's file ----------------------------------------------------------------

@@ -6,6 +6,7 @@ import pytest
 
 from demandcast.evaluate import baselines, score, summary_table
 from demandcast.features import Panel
+from demandcast.metrics import Metrics
 
 
 def test_score_matches_hand_computed_values():
@@ -38,18 +39,20 @@ def test_baselines():
 
 
 def test_summary_table_lists_model_baselines_and_ratio():
-    metrics = {
-        "holdout": {
-            "smape": 17.0,
-            "mae": 4.0,
-            "rmse": 5.0,
-            "mape": 18.0,
-            "rows": 10,
-            "start": "2024-01-01",
-            "end": "2024-01-10",
-        },
-        "baselines": {"seasonal_naive": {"smape": 24.0, "mae": 6.0, "rmse": 8.0}},
-        "oracle": {"smape": 16.0},
-    }
+    metrics = Metrics.model_validate(
+        {
+            "holdout": {
+                "smape": 17.0,
+                "mae": 4.0,
+                "rmse": 5.0,
+                "mape": 18.0,
+                "rows": 10,
+                "start": "2024-01-01",
+                "end": "2024-01-10",
+            },
+            "baselines": {"seasonal_naive": {"smape": 24.0, "mae": 6.0, "rmse": 8.0}},
+            "oracle": {"smape": 16.0},
+        }
+    )
     text = summary_table(metrics)
     assert "seasonal_naive" in text and "24.000" in text and "1.0625" in text

@@ -4,15 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from demandcast.config import FeatureParams
 from demandcast.features import (
     LOG_LEVEL,
     _Cumulative,
     add_encodings,
     build,
-    feature_columns,
+    declared,
     to_panel,
     window_mean,
 )
+from demandcast.frequency import WEEK
 
 
 def test_rows_run_from_first_forecastable_day_to_horizon_past_the_end(
@@ -40,7 +42,7 @@ def test_no_feature_of_a_holdout_row_reads_holdout_sales(small_params, small_pre
     original = build(small_prepared, h, small_params.features)
     changed = build(scrambled, h, small_params.features)
     window = original["date"] <= cutoff + pd.Timedelta(days=h)  # train rows + the whole holdout
-    cols = [c for c in feature_columns(original) if c in changed]
+    cols = [spec.name for spec in declared(original)]
     pd.testing.assert_frame_equal(original.loc[window, cols], changed.loc[window, cols])
     # ... and the test has teeth: the forecast rows past the holdout do see the scrambled sales
     beyond = ~window
@@ -86,3 +88,38 @@ def test_panel_pads_late_series_with_nan():
     panel = to_panel(frame)
     assert panel.keys["store"].tolist() == [1, 2]
     assert np.isnan(panel.sales[1, 0]) and panel.sales[1, 1] == 3.0
+
+
+def test_features_are_declared_with_kinds_and_survive_parquet(small_features, tmp_path):
+    small_features.to_parquet(tmp_path / "f.parquet")
+    specs = declared(pd.read_parquet(tmp_path / "f.parquet"))
+    assert specs == declared(small_features)
+    kinds = {spec.name: (spec.kind, spec.monitored) for spec in specs}
+    assert kinds["dayofweek"] == ("calendar", False) and kinds["r_mean_7"] == ("sales", True)
+    assert specs[-1].name == LOG_LEVEL  # the base margin comes last
+    # carried columns (the synthetic truth) are not model inputs: only declared ones are
+    assert "true_mean" in small_features and "true_mean" not in kinds
+    names = [spec.name for spec in specs]
+    assert names[:5] == ["dayofweek", "month", "dayofmonth", "dayofyear", "weekofyear"]
+    sales = [n for n in names if n.startswith("r_")]
+    assert sales == sorted(sales)
+
+
+def test_block_pass_gives_the_same_table_as_one_pass(small_params, small_prepared, small_features):
+    """Pass 2 over blocks of series (as a partitioned engine maps it) changes nothing."""
+    blocked = build(small_prepared, small_params.horizon, small_params.features, block_series=5)
+    pd.testing.assert_frame_equal(blocked, small_features)
+    assert declared(blocked) == declared(small_features)
+
+
+def test_weekly_frequency_steps_in_weeks():
+    dates = pd.date_range("2020-01-06", periods=160, freq="7D")
+    frame = pd.DataFrame({"date": dates, "store": 1, "sales": np.arange(160, dtype=float)})
+    feats = build(frame, 4, FeatureParams(windows=[4, 13]), WEEK)
+    assert feats["date"].diff().dropna().eq(pd.Timedelta(days=7)).all()
+    assert feats["date"].max() == dates[-1] + pd.Timedelta(weeks=4)
+    names = [spec.name for spec in declared(feats)]
+    assert "dayofweek" not in names and "weekofyear" in names
+    # the mean of the 4 weeks ending 4 weeks before week t is the mean of sales t-7 .. t-4
+    row = feats.set_index("date").loc[dates[100]]
+    assert row["r_mean_4"] * np.exp(row[LOG_LEVEL]) == pytest.approx(np.mean([93, 94, 95, 96]))

@@ -13,6 +13,7 @@ from demandcast.config import Params
 from demandcast.data.schema import DATE, SALES
 from demandcast.errors import DataError
 from demandcast.features import build
+from demandcast.metrics import Metrics
 from demandcast.model import fit, train_bundles
 from tests.conftest import SMALL
 
@@ -34,7 +35,7 @@ def production(small_prepared, small_params, cutoff):
     known = small_prepared[small_prepared[DATE] <= cutoff]
     features = build(known, small_params.horizon, small_params.features)
     model_bytes, meta, forecast = fit(features, cutoff, small_params)
-    return gate._booster(model_bytes), meta, forecast
+    return bundle.Bundle(gate._booster(model_bytes), meta, forecast)
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +66,11 @@ def test_same_recipe_on_new_data_passes_with_an_identical_model(
 def test_scores_are_the_evaluate_metrics_on_the_days_after_the_cutoff(
     small_prepared, production, cutoff
 ):
-    booster, meta, forecast = production
-    frame = gate.forecast_frame(small_prepared, booster, meta, forecast)
+    frame = gate.forecast_frame(small_prepared, production)
     assert len(frame) == 12 * NEW_DAYS and frame["actual"].notna().all()
     assert frame[DATE].min() == cutoff + pd.Timedelta(days=1)
     # the first NEW_DAYS rows of each series' frozen forecast, predicted as the API would
-    full = bundle.predict(booster, meta, forecast).reshape(12, meta.horizon_days)
+    full = production.grid()[:, :, 0]
     np.testing.assert_allclose(
         frame["predicted"].to_numpy().reshape(12, NEW_DAYS), full[:, :NEW_DAYS], rtol=1e-6
     )
@@ -91,32 +91,34 @@ def test_a_better_recipe_passes(small_prepared, small_features, small_params, de
     known = small_prepared[small_prepared[DATE] <= cutoff]
     weak = with_train(n_estimators=2, max_depth=1, learning_rate=0.05)
     model_bytes, meta, forecast = fit(build(known, 14, weak.features), cutoff, weak)
-    weak_production = (gate._booster(model_bytes), meta, forecast)
+    weak_production = bundle.Bundle(gate._booster(model_bytes), meta, forecast)
     verdict = gate.judge(small_prepared, small_features, weak_production, deployable, small_params)
     assert verdict.passed
     assert verdict.candidate.metrics["smape"] < verdict.production.metrics["smape"]
 
 
-def holdout_metrics(smape: float, start: str = "2014-02-11", end: str = "2014-02-24") -> dict:
-    return {
-        "holdout": {
-            "smape": smape,
-            "mae": 1.0,
-            "rmse": 1.5,
-            "rows": 168,
-            "start": start,
-            "end": end,
-        },
-        "baselines": {"seasonal_naive": {"smape": 25.0, "mae": 2.0, "rmse": 3.0}},
-        "oracle": {"smape": 15.0},
-    }
+def holdout_metrics(smape: float, start: str = "2014-02-11", end: str = "2014-02-24") -> Metrics:
+    return Metrics.model_validate(
+        {
+            "holdout": {
+                "smape": smape,
+                "mae": 1.0,
+                "rmse": 1.5,
+                "rows": 168,
+                "start": start,
+                "end": end,
+            },
+            "baselines": {"seasonal_naive": {"smape": 25.0, "mae": 2.0, "rmse": 3.0}},
+            "oracle": {"smape": 15.0},
+        }
+    )
 
 
 @pytest.mark.parametrize(
     ("candidate", "passed"), [(20.0, True), (20.19, True), (20.21, False), (19.0, True)]
 )
 def test_holdout_comparison_applies_the_tolerance(candidate, passed, production):
-    meta = production[1]
+    meta = production.meta
     verdict = gate.compare_holdouts(
         holdout_metrics(20.0), holdout_metrics(candidate), meta, meta, tolerance=0.01
     )
@@ -126,7 +128,7 @@ def test_holdout_comparison_applies_the_tolerance(candidate, passed, production)
 
 
 def test_holdouts_over_different_days_are_not_compared(production):
-    meta = production[1]
+    meta = production.meta
     verdict = gate.compare_holdouts(
         holdout_metrics(20.0), holdout_metrics(10.0, end="2014-03-03"), meta, meta, 0.01
     )
@@ -139,7 +141,7 @@ def test_no_new_sales_compares_the_eval_models(tmp_path, small_features, small_p
     last = small_features.loc[small_features[SALES].notna(), DATE].max()
     prepared = small_features.loc[small_features[SALES].notna(), ["store", "item", DATE, SALES]]
     production = bundle.read(tmp_path / "serving")
-    assert production[1].cutoff == last.date()
+    assert production.meta.cutoff == last.date()
     with pytest.raises(DataError, match="--production-metrics"):
         gate.judge(prepared, small_features, production, metas["serving"], small_params)
     verdict = gate.judge(
@@ -166,10 +168,10 @@ def test_cli_writes_the_verdict_and_exits_1_when_refused(
     worse = with_train(n_estimators=2, max_depth=1, learning_rate=0.05)
     train_bundles(small_features, worse, cli.MODELS)
     cli.METRICS.parent.mkdir()
-    cli.METRICS.write_text(json.dumps(holdout_metrics(30.0)))
-    booster, meta, forecast = production
-    model_bytes = bytes(booster.save_raw(raw_format="ubj"))
-    bundle.write(tmp_path / "production", model_bytes, meta, forecast)
+    cli.METRICS.write_text(holdout_metrics(30.0).to_json())
+    meta = production.meta
+    model_bytes = bytes(production.booster.save_raw(raw_format="ubj"))
+    bundle.write(tmp_path / "production", model_bytes, meta, production.forecast)
     (tmp_path / "params.yaml").write_text(json.dumps({**SMALL, "train": worse.train.model_dump()}))
 
     assert cli.main(["gate", "--production", "production"]) == cli.GATE_REFUSED

@@ -35,20 +35,29 @@ def test_two_bundles_with_their_cutoffs(trained, small_params, small_prepared):
 
 def test_bundle_round_trip_and_metadata(trained, small_params):
     out, metas = trained
-    booster, meta, forecast = bundle.read(out / "serving")
+    loaded = bundle.read(out / "serving")
+    meta, forecast = loaded.meta, loaded.forecast
     assert meta == metas["serving"]
     assert meta.series_keys == ["store", "item"] and len(meta.series) == 12
-    assert meta.series[0] == [1, 1] and meta.horizon_days == small_params.horizon
+    assert meta.series[0] == [1, 1] and meta.horizon == small_params.horizon
+    assert meta.frequency.name == "day" and meta.outputs == ["mean"]
     assert forecast.shape == (12 * small_params.horizon, len(meta.features))
-    assert meta.base_margin == "log_level" and "dayofweek" in meta.features
-    preds = bundle.predict(booster, meta, forecast)
-    assert preds.shape == (12 * small_params.horizon,) and (preds > 0).all()
+    assert meta.base_margin == "log_level" and meta.feature_names[-1] == "log_level"
+    kinds = {f.name: (f.kind, f.monitored) for f in meta.features}
+    assert kinds["dayofweek"] == ("calendar", False) and kinds["store_enc"] == ("encoding", False)
+    assert kinds["r_mean_28"] == ("sales", True)
+    grid = loaded.grid()
+    assert grid.shape == (12, small_params.horizon, 1) and (grid > 0).all()
+    preds = bundle.predict_mean(loaded.booster, meta, forecast)
+    np.testing.assert_array_equal(preds, grid[:, :, 0].ravel())
     raw = json.loads((out / "serving" / "metadata.json").read_text())
     for key in (
         "model_version",
         "trained_through",
-        "horizon_days",
+        "frequency",
+        "horizon",
         "features",
+        "outputs",
         "series_keys",
         "params_hash",
         "data_hash",

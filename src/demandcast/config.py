@@ -100,6 +100,9 @@ class TrainParams(_Strict):
 class EvaluateParams(_Strict):
     # Aggregate plot data by this many series at most to keep plots small.
     plot_top_features: int = Field(20, ge=1)
+    # A series is intermittent when more than this share of its periods in the year before the
+    # cutoff had no sales (metrics.json: slices.intermittent).
+    intermittent_zero_share: float = Field(0.3, ge=0, lt=1)
 
 
 class DriftParams(_Strict):

@@ -51,47 +51,40 @@ from demandcast.config import DriftParams, Params
 from demandcast.data.schema import DATE, SALES, TRUE_MEAN, plain
 from demandcast.errors import ConfigError, DataError
 from demandcast.evaluate import score
-from demandcast.features import CALENDAR, ENCODINGS, LEVEL_WINDOW, add_encodings, build
-
-NOT_MONITORED = frozenset([*CALENDAR, *ENCODINGS])
-SEASON = 364  # days in 52 weeks: the same weekdays at the same time of year
-
-
-@dataclass(frozen=True)
-class Model:
-    """A bundle as :func:`bundle.read` returns it."""
-
-    booster: Any
-    meta: bundle.Meta
-    forecast: np.ndarray
+from demandcast.features import add_encodings, build
+from demandcast.frequency import Frequency
+from demandcast.metrics import Holdout
 
 
 @dataclass(frozen=True)
 class Window:
-    """Days ``start .. end``, both included."""
+    """Periods ``start .. end`` (their first days), both included."""
 
     start: pd.Timestamp
     end: pd.Timestamp
+    freq: Frequency
 
     @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
+    def periods(self) -> int:
+        return (self.end - self.start).days // self.freq.days + 1
 
     def contains(self, dates: pd.Series) -> np.ndarray:
         return ((dates >= self.start) & (dates <= self.end)).to_numpy()
 
-    def shifted(self, days: int) -> Window:
-        delta = pd.Timedelta(days=days)
-        return Window(self.start + delta, self.end + delta)
+    def shifted(self, periods: int) -> Window:
+        delta = self.freq.step(periods)
+        return Window(self.start + delta, self.end + delta, self.freq)
 
     def as_dict(self) -> dict[str, str]:
         return {"start": str(self.start.date()), "end": str(self.end.date())}
 
 
-def new_sales_window(prepared: pd.DataFrame, cutoff: pd.Timestamp) -> Window | None:
-    """The days after ``cutoff`` with sales, or None when there are none yet."""
+def new_sales_window(
+    prepared: pd.DataFrame, cutoff: pd.Timestamp, freq: Frequency
+) -> Window | None:
+    """The periods after ``cutoff`` with sales, or None when there are none yet."""
     last = prepared.loc[prepared[SALES].notna(), DATE].max()
-    return Window(cutoff + pd.Timedelta(days=1), last) if last > cutoff else None
+    return Window(cutoff + freq.step(), last, freq) if last > cutoff else None
 
 
 def reference_window(
@@ -101,11 +94,12 @@ def reference_window(
     ``recent``). ``season`` needs every feature window of its rows inside the data: the oldest
     one (the prior-year level) reaches ``horizon + 2 x 364`` days back."""
     if kind == "season":
-        years = -(-current.days // SEASON)
-        season = current.shifted(-SEASON * years)
-        if season.start >= data_start + pd.Timedelta(days=horizon + 2 * LEVEL_WINDOW):
+        year = current.freq.year
+        years = -(-current.periods // year)
+        season = current.shifted(-year * years)
+        if season.start >= data_start + current.freq.step(horizon + 2 * year):
             return season, "season"
-    return Window(cutoff - pd.Timedelta(days=current.days - 1), cutoff), "recent"
+    return Window(cutoff - current.freq.step(current.periods - 1), cutoff, current.freq), "recent"
 
 
 def known_series(frame: pd.DataFrame, meta: bundle.Meta) -> np.ndarray:
@@ -130,12 +124,13 @@ def inputs_match(
 ) -> bool:
     """Do the features rebuilt now for the model's forecast days equal its frozen ones?"""
     cutoff = pd.Timestamp(meta.cutoff)
-    ahead = Window(cutoff + pd.Timedelta(days=1), cutoff + pd.Timedelta(days=meta.horizon_days))
+    freq = meta.frequency
+    ahead = Window(cutoff + freq.step(), cutoff + freq.step(meta.horizon), freq)
     rows = features.loc[known & ahead.contains(features[DATE])]
     rows = rows.sort_values([*meta.series_keys, DATE])  # the bundle's order, as in model.fit
     if len(rows) != len(forecast):
         return False
-    rebuilt = rows[meta.features].to_numpy(np.float32)
+    rebuilt = rows[meta.feature_names].to_numpy(np.float32)
     return bool(np.allclose(rebuilt, forecast, rtol=1e-6, atol=1e-6, equal_nan=True))
 
 
@@ -204,7 +199,7 @@ def _read_evidently(result: dict) -> tuple[float, dict[str, float], set[str], st
 def concept_drift(
     actual: pd.Series,
     predicted: np.ndarray,
-    baseline: dict[str, float],
+    baseline: Holdout,
     params: DriftParams,
     oracle: pd.Series | None = None,
 ) -> dict[str, Any]:
@@ -212,12 +207,12 @@ def concept_drift(
     now = score(actual, predicted)
     out = {
         "smape": round(now["smape"], 4),
-        "baseline_smape": baseline["smape"],
-        "relative_change": round(now["smape"] / baseline["smape"] - 1, 4),
+        "baseline_smape": baseline.smape,
+        "relative_change": round(now["smape"] / baseline.smape - 1, 4),
         "threshold": params.concept_threshold,
         "mae": round(now["mae"], 4),
-        "baseline_mae": baseline["mae"],
-        "mae_relative_change": round(now["mae"] / baseline["mae"] - 1, 4),
+        "baseline_mae": baseline.mae,
+        "mae_relative_change": round(now["mae"] / baseline.mae - 1, 4),
     }
     if oracle is not None:  # synthetic data: the error of the true mean, the noise floor
         out["oracle_smape"] = round(score(actual, oracle)["smape"], 4)
@@ -229,11 +224,11 @@ def model_inputs(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Features of today's data for ``meta``'s model, with the encodings computed from its
     training rows exactly as ``model.fit`` does; and which rows those training rows are."""
-    features = build(prepared, meta.horizon_days, params.features)
+    features = build(prepared, meta.horizon, params.features, meta.frequency)
     cutoff = pd.Timestamp(meta.cutoff)
     trained = ((features[DATE] <= cutoff) & features[SALES].notna()).to_numpy()
     features = add_encodings(features, trained)
-    missing = [c for c in meta.features if c not in features.columns]
+    missing = [c for c in meta.feature_names if c not in features.columns]
     if missing:
         raise DataError(
             f"the model uses features {missing} that params.yaml no longer builds "
@@ -244,9 +239,9 @@ def model_inputs(
 
 def assess(
     prepared: pd.DataFrame,
-    deployed: Model,
-    evaluation: Model,
-    baseline: dict[str, Any],
+    deployed: bundle.Bundle,
+    evaluation: bundle.Bundle,
+    baseline: Holdout,
     params: Params,
 ) -> tuple[dict[str, Any], Any]:
     """The drift report of the ``deployed`` model, and Evidently's run for the HTML.
@@ -255,19 +250,20 @@ def assess(
     the deployed model's cutoff; when there are none yet, the ``evaluation`` model's holdout.
     ``baseline`` is the holdout section of ``reports/metrics.json``.
     """
-    if baseline.get("end") != deployed.meta.trained_through:
+    if baseline.end != deployed.meta.trained_through:
         raise DataError(
-            f"reports/metrics.json evaluates a holdout ending {baseline.get('end')}, but the "
+            f"reports/metrics.json evaluates a holdout ending {baseline.end}, but the "
             f"deployed model was trained through {deployed.meta.trained_through}: run `dvc repro`"
         )
-    holdout = new_sales_window(prepared, pd.Timestamp(deployed.meta.cutoff)) is None
+    freq = deployed.meta.frequency
+    holdout = new_sales_window(prepared, pd.Timestamp(deployed.meta.cutoff), freq) is None
     scored = evaluation if holdout else deployed
     meta, cutoff = scored.meta, pd.Timestamp(scored.meta.cutoff)
-    current_days = new_sales_window(prepared, cutoff)
+    current_days = new_sales_window(prepared, cutoff, freq)
     if current_days is None:
         raise DataError(f"no sales after {meta.trained_through}, the evaluation model's cutoff")
     reference_days, kind = reference_window(
-        current_days, cutoff, prepared[DATE].min(), meta.horizon_days, params.drift.reference
+        current_days, cutoff, prepared[DATE].min(), meta.horizon, params.drift.reference
     )
 
     features, trained = model_inputs(prepared, meta, params)
@@ -275,16 +271,17 @@ def assess(
     has_sales = features[SALES].notna().to_numpy()
     current = features.loc[known & current_days.contains(features[DATE]) & has_sales]
     reference = features.loc[known & reference_days.contains(features[DATE]) & trained]
-    predicted = bundle.predict(scored.booster, meta, current[meta.features].to_numpy(np.float32))
+    inputs = current[meta.feature_names].to_numpy(np.float32)
+    predicted = bundle.predict_mean(scored.booster, meta, inputs)
 
-    monitored = [c for c in meta.features if c not in NOT_MONITORED] + [SALES]
+    monitored = [f.name for f in meta.features if f.monitored] + [SALES]
     data, run = data_drift(reference, current, monitored, params.drift)
     oracle = current[TRUE_MEAN] if TRUE_MEAN in current.columns else None
     concept = concept_drift(current[SALES], predicted, baseline, params.drift, oracle)
     unseen = new_series(prepared, meta)
     match = inputs_match(features, known, meta, scored.forecast)
 
-    reasons = findings(data, concept, current_days.days, unseen, match, params.drift)
+    reasons = findings(data, concept, current_days.periods, unseen, match, params.drift)
     notes = []
     if holdout:
         notes.append(
@@ -298,10 +295,10 @@ def assess(
             "history too short for a reference 52 weeks earlier with complete features: the "
             "reference is the days just before the cutoff, so seasonal change can read as drift"
         )
-    if current_days.days < params.drift.min_days:
+    if current_days.periods < params.drift.min_days:
         notes.append(
             f"concept drift is judged from {params.drift.min_days} days of new sales; "
-            f"{current_days.days} so far"
+            f"{current_days.periods} so far"
         )
     return {
         "drift_detected": bool(reasons),
@@ -313,7 +310,7 @@ def assess(
         },
         "current": {
             **current_days.as_dict(),
-            "days": current_days.days,
+            "days": current_days.periods,
             "rows": len(current),
             "source": "holdout" if holdout else "new sales",
             "scored_by": meta.model_version,

@@ -1,6 +1,6 @@
 """Holdout evaluation: the model, simple baselines and (for synthetic data) the oracle.
 
-The holdout is the last ``horizon`` days of the data; the ``eval`` bundle was trained on
+The holdout is the last ``horizon`` periods of the data; the ``eval`` bundle was trained on
 everything before it and forecasts it directly from the cutoff, exactly as the served model
 forecasts the future.
 """
@@ -13,10 +13,15 @@ import pandas as pd
 from demandcast import bundle
 from demandcast.data.schema import DATE, SALES, TRUE_MEAN
 from demandcast.features import Panel, to_panel
+from demandcast.metrics import Holdout, Metrics, Oracle, Scores, Slice, Slices
+
+BASELINES = ("seasonal_naive", "last_year", "mean_28")
+ROUND = 4
 
 
 def score(actual: np.ndarray, forecast: np.ndarray) -> dict[str, float]:
-    """SMAPE (percent, 0-200, Kaggle: 0 where both are 0), MAE, RMSE, MAPE (percent, y > 0)."""
+    """SMAPE (percent, 0-200, Kaggle: 0 where both are 0), MAE, RMSE, MAPE (percent, y > 0),
+    WAPE (percent: total absolute error over total sales)."""
     y = np.asarray(actual, dtype=float)
     f = np.asarray(forecast, dtype=float)
     err = np.abs(y - f)
@@ -24,80 +29,142 @@ def score(actual: np.ndarray, forecast: np.ndarray) -> dict[str, float]:
     smape = np.divide(200.0 * err, denom, out=np.zeros_like(err), where=denom > 0)
     positive = y > 0
     mape = 100.0 * float(np.mean(err[positive] / y[positive])) if positive.any() else float("nan")
+    total = float(np.abs(y).sum())
     return {
         "smape": float(np.mean(smape)),
         "mae": float(np.mean(err)),
         "rmse": float(np.sqrt(np.mean(err**2))),
         "mape": mape,
+        "wape": 100.0 * float(err.sum()) / total if total > 0 else float("nan"),
     }
+
+
+def _rounded(values: dict[str, float], keys: tuple[str, ...]) -> dict[str, float | None]:
+    return {k: round(values[k], ROUND) if np.isfinite(values[k]) else None for k in keys}
 
 
 def baselines(panel: Panel, cutoff: pd.Timestamp, horizon: int) -> dict[str, np.ndarray]:
-    """Forecasts of days ``cutoff+1 .. cutoff+horizon`` per series, shape (series, horizon)."""
-    c = (cutoff - panel.start).days  # column of the cutoff day
+    """Forecasts of periods ``cutoff+1 .. cutoff+horizon`` per series, (series, horizon)."""
+    freq = panel.freq
+    c = (cutoff - panel.start).days // freq.days  # column of the cutoff period
     y = panel.sales
     h = np.arange(horizon)
+    recent = freq.periods(28)
+    season = freq.season
     out = {
-        # the last observed week, repeated: each day gets the same weekday of that week
-        "seasonal_naive": y[:, c - 6 + (h % 7)],
-        "mean_28": np.repeat(np.nanmean(y[:, c - 27 : c + 1], axis=1, keepdims=True), horizon, 1),
+        # the last observed season (week), repeated: each day gets the same weekday of that week
+        "seasonal_naive": y[:, c - (season - 1) + (h % season)],
+        "mean_28": np.repeat(
+            np.nanmean(y[:, c - recent + 1 : c + 1], axis=1, keepdims=True), horizon, 1
+        ),
     }
-    if c + 1 - 364 >= 0:
-        out["last_year"] = y[:, c + 1 + h - 364]  # same weekday, 52 weeks earlier
+    if c + 1 - freq.year >= 0:
+        out["last_year"] = y[:, c + 1 + h - freq.year]  # same weekday, 52 weeks earlier
     return out
 
 
-def holdout_frame(
-    prepared: pd.DataFrame, booster, meta: bundle.Meta, forecast: np.ndarray
-) -> pd.DataFrame:
-    """One row per series and holdout day: keys, date, horizon_day, actual, predicted, ..."""
-    keys = meta.series_keys
-    n, horizon = len(meta.series), meta.horizon_days
+def series_history(panel: Panel, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Per series: mean sales and share of zero-sales periods over the year up to ``cutoff``
+    (what was known when the forecast was made; for the slices)."""
+    c = (cutoff - panel.start).days // panel.freq.days
+    year = panel.sales[:, max(0, c + 1 - panel.freq.year) : c + 1]
+    known = ~np.isnan(year)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        volume = np.where(known, year, 0.0).sum(axis=1) / known.sum(axis=1)
+        zeros = ((year == 0) & known).sum(axis=1) / known.sum(axis=1)
+    return pd.DataFrame({"volume": volume, "zero_share": zeros})
+
+
+def holdout_frame(prepared: pd.DataFrame, model: bundle.Bundle) -> pd.DataFrame:
+    """One row per series and holdout period: keys, date, horizon_day, actual, predicted,
+    the baselines, the series' volume and zero share before the cutoff (and the oracle)."""
+    meta = model.meta
+    keys, freq = meta.series_keys, meta.frequency
+    n, horizon = len(meta.series), meta.horizon
     frame = pd.DataFrame(
         np.repeat(np.array(meta.series, dtype=object), horizon, axis=0), columns=keys
     )
     for key in keys:
         frame[key] = frame[key].astype(prepared[key].dtype)
     frame["horizon_day"] = np.tile(np.arange(1, horizon + 1), n)
-    frame[DATE] = pd.Timestamp(meta.forecast_start) + pd.to_timedelta(frame["horizon_day"] - 1, "D")
-    frame["predicted"] = bundle.predict(booster, meta, forecast)
+    frame[DATE] = pd.Timestamp(meta.forecast_start) + pd.to_timedelta(
+        (frame["horizon_day"] - 1) * freq.days, "D"
+    )
+    frame["predicted"] = bundle.predict_mean(model.booster, meta, model.forecast)
     truth = prepared.set_index([*keys, DATE])
     index = pd.MultiIndex.from_frame(frame[[*keys, DATE]])
     frame["actual"] = truth[SALES].reindex(index).to_numpy()
     if TRUE_MEAN in truth.columns:
         frame["oracle"] = truth[TRUE_MEAN].reindex(index).to_numpy()
-    panel = to_panel(prepared[[*keys, DATE, SALES]])
+    panel = to_panel(prepared[[*keys, DATE, SALES]], freq)
     order = pd.MultiIndex.from_frame(panel.keys) if len(keys) > 1 else pd.Index(panel.keys[keys[0]])
     series_index = (
         pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
     )
     rows = order.get_indexer(series_index)
-    for name, values in baselines(panel, pd.Timestamp(meta.cutoff), horizon).items():
+    cutoff = pd.Timestamp(meta.cutoff)
+    for name, values in baselines(panel, cutoff, horizon).items():
         frame[name] = values[rows, frame["horizon_day"].to_numpy() - 1]
+    history = series_history(panel, cutoff)
+    for name in history.columns:
+        frame[name] = history[name].to_numpy()[rows]
     if frame["actual"].isna().any():
         raise ValueError("holdout rows without actual sales: the data ends before the horizon")
     return frame
 
 
-def report(frame: pd.DataFrame) -> dict:
-    """``reports/metrics.json``: fixed shape so ``dvc metrics diff`` stays readable."""
+def slices(frame: pd.DataFrame, keys: list[str], zero_share: float) -> Slices:
+    """The model's SMAPE and WAPE by volume quintile of the series and on intermittent series
+    (``holdout_frame`` rows)."""
+    per_series = frame.groupby(keys, sort=False)[["volume", "zero_share"]].first()
+    rank = per_series["volume"].rank(method="first")
+    quintile = np.ceil(rank / len(per_series) * 5).astype(int)
+    series_quintile = quintile.reindex(
+        pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
+    ).to_numpy()
+
+    def one(rows: np.ndarray, series: int) -> Slice:
+        if not rows.any():
+            return Slice(series=0, rows=0)
+        got = _rounded(
+            score(frame.loc[rows, "actual"], frame.loc[rows, "predicted"]), ("smape", "wape")
+        )
+        return Slice(series=series, rows=int(rows.sum()), **got)
+
+    volume = {f"q{q}": one(series_quintile == q, int((quintile == q).sum())) for q in range(1, 6)}
+    intermittent = per_series["zero_share"] > zero_share
+    rows = (frame["zero_share"] > zero_share).to_numpy()
+    return Slices(
+        volume=volume,
+        intermittent=one(rows, int(intermittent.sum())),
+        intermittent_zero_share=zero_share,
+    )
+
+
+def report(frame: pd.DataFrame, keys: list[str], zero_share: float) -> Metrics:
+    """``reports/metrics.json`` from the holdout frame."""
     model = score(frame["actual"], frame["predicted"])
-    out = {
-        "holdout": {
-            **{k: round(v, 4) for k, v in model.items()},
-            "rows": len(frame),
-            "start": str(frame[DATE].min().date()),
-            "end": str(frame[DATE].max().date()),
+    return Metrics(
+        holdout=Holdout(
+            **_rounded(model, ("smape", "mae", "rmse", "mape", "wape")),
+            rows=len(frame),
+            start=str(frame[DATE].min().date()),
+            end=str(frame[DATE].max().date()),
+        ),
+        baselines={
+            name: Scores(
+                **_rounded(score(frame["actual"], frame[name]), ("smape", "mae", "rmse", "wape"))
+            )
+            for name in BASELINES
+            if name in frame.columns
         },
-        "baselines": {},
-    }
-    for name in ("seasonal_naive", "last_year", "mean_28"):
-        if name in frame.columns:
-            base = score(frame["actual"], frame[name])
-            out["baselines"][name] = {k: round(base[k], 4) for k in ("smape", "mae", "rmse")}
-    if "oracle" in frame.columns:
-        out["oracle"] = {"smape": round(score(frame["actual"], frame["oracle"])["smape"], 4)}
-    return out
+        oracle=(
+            Oracle(smape=round(score(frame["actual"], frame["oracle"])["smape"], ROUND))
+            if "oracle" in frame.columns
+            else None
+        ),
+        slices=slices(frame, keys, zero_share),
+    )
 
 
 def plot_tables(
@@ -132,22 +199,23 @@ def plot_tables(
     return {"forecast.csv": over_time, "horizon.csv": by_day, "importance.csv": gain}
 
 
-def summary_table(metrics: dict) -> str:
+def summary_table(metrics: Metrics) -> str:
     """The evaluation as a plain-text table for the terminal."""
-    rows = [("model", metrics["holdout"])]
-    rows += list(metrics["baselines"].items())
-    if "oracle" in metrics:
-        rows.append(("oracle (true mean)", metrics["oracle"]))
-    h = metrics["holdout"]
+    h = metrics.holdout
+    rows: list[tuple[str, dict]] = [("model", h.model_dump())]
+    rows += [(name, scores.model_dump()) for name, scores in metrics.baselines.items()]
+    if metrics.oracle is not None:
+        rows.append(("oracle (true mean)", metrics.oracle.model_dump()))
     lines = [
-        f"holdout {h['start']} .. {h['end']}, {h['rows']} rows",
+        f"holdout {h.start} .. {h.end}, {h.rows} rows",
         f"{'forecast':<20}{'SMAPE %':>10}{'MAE':>10}{'RMSE':>10}",
     ]
     for name, m in rows:
         cells = "".join(
-            f"{m[k]:>10.3f}" if k in m else f"{'':>10}" for k in ("smape", "mae", "rmse")
+            f"{m[k]:>10.3f}" if m.get(k) is not None else f"{'':>10}"
+            for k in ("smape", "mae", "rmse")
         )
         lines.append(f"{name:<20}{cells}")
-    if "oracle" in metrics:
-        lines.append(f"model SMAPE / oracle SMAPE = {h['smape'] / metrics['oracle']['smape']:.4f}")
+    if metrics.oracle is not None:
+        lines.append(f"model SMAPE / oracle SMAPE = {h.smape / metrics.oracle.smape:.4f}")
     return "\n".join(lines)

@@ -1,62 +1,89 @@
 """Features for direct multi-horizon forecasting.
 
-Every sales-derived feature of target day ``t`` reads only days ``<= t - horizon``. So from
-history known at a cutoff ``c``, every day of ``c+1 .. c+horizon`` has all its features, and one
-model forecasts the whole horizon at once: no recursion, no leakage. :func:`window_mean` enforces
-the rule; ``tests/test_features.py`` proves it by perturbing the holdout.
+Every sales-derived feature of target period ``t`` reads only periods ``<= t - horizon``. So
+from history known at a cutoff ``c``, every period of ``c+1 .. c+horizon`` has all its
+features, and one model forecasts the whole horizon at once: no recursion, no leakage.
+:func:`window_mean` enforces the rule; ``tests/test_features.py`` proves it by perturbing the
+holdout.
 
-Sales features are ratios to the series' *level* (mean of the last 364 days it may see), and
+Sales features are ratios to the series' *level* (its mean over the last year it may see), and
 ``log_level`` is the model's base margin: with a Poisson objective the trees then learn
 multiplicative effects (weekday, season, trend) shared by every series, whatever its size.
+
+Model inputs are *declared*: each builder registers a :class:`~demandcast.bundle.FeatureSpec`
+(name, kind, monitored by drift or not) in the table's ``attrs``, which Parquet keeps, and the
+model's metadata records. Nothing is recognised by its name.
+
+Building is two passes, so a partitioned engine can map the second one over blocks of series:
+
+1. :func:`pooled_levels`: the few statistics that need every series (the store and item levels
+   behind ``r_pooled_level``);
+2. :func:`sales_features` on one block of series: needs only those series' history and pass 1.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
+from demandcast.bundle import FeatureSpec, Kind
 from demandcast.config import FeatureParams
 from demandcast.data.schema import DATE, ITEM, SALES, STORE, series_columns
+from demandcast.frequency import DAY, FREQUENCIES, Frequency
 
-LEVEL_WINDOW = 364
 LOG_LEVEL = "log_level"  # the base margin column
-LEVEL_FLOOR = 0.05  # sales/day; keeps log finite for series with no recent sales
-CALENDAR = ["dayofweek", "month", "dayofmonth", "dayofyear", "weekofyear"]
-ENCODINGS = ["store_enc", "item_enc", "series_enc"]
+LEVEL_FLOOR = 0.05  # sales per period; keeps log finite for series with no recent sales
+SPECS, FREQUENCY = "features", "frequency"  # keys of a features table's attrs
+# Model input order: by kind, then as declared (sales features sorted by name); base margin last.
+KIND_ORDER: tuple[Kind, ...] = ("calendar", "encoding", "covariate", "attribute", "sales")
+CALENDARS = {
+    "day": ["dayofweek", "month", "dayofmonth", "dayofyear", "weekofyear"],
+    "week": ["month", "weekofyear", "dayofyear"],
+}
+ENCODINGS = {"store_enc": [STORE], "item_enc": [ITEM], "series_enc": None}  # None: every key
 
 
 @dataclass(frozen=True)
 class Panel:
-    """Sales as a (series x day) matrix on one daily calendar; NaN before a series starts."""
+    """Sales as a (series x period) matrix on one calendar; NaN before a series starts."""
 
     keys: pd.DataFrame  # one row per series, columns store[, item], in panel order
-    start: pd.Timestamp  # calendar day 0
-    sales: np.ndarray  # float64 (n_series, n_days)
+    start: pd.Timestamp  # period 0
+    sales: np.ndarray  # float64 (n_series, n_periods)
+    freq: Frequency = DAY
 
     @property
     def end(self) -> pd.Timestamp:
-        return self.start + pd.Timedelta(days=self.sales.shape[1] - 1)
+        return self.start + self.freq.step(self.sales.shape[1] - 1)
+
+    def block(self, rows: slice) -> Panel:
+        """The series ``rows`` of this panel, on the same calendar."""
+        keys = self.keys.iloc[rows].reset_index(drop=True)
+        return Panel(keys, self.start, self.sales[rows], self.freq)
 
 
-def to_panel(frame: pd.DataFrame) -> Panel:
+def to_panel(frame: pd.DataFrame, freq: Frequency = DAY) -> Panel:
     """Pivot a prepared (gap-free) long table into a :class:`Panel`."""
     keys = series_columns(frame)
     frame = frame.sort_values([*keys, DATE])
     codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame[keys]), sort=True)
     start = frame[DATE].min()
-    day = (frame[DATE] - start).dt.days.to_numpy()
-    sales = np.full((len(uniques), day.max() + 1), np.nan)
-    sales[codes, day] = frame[SALES].to_numpy(dtype=float)
+    days = (frame[DATE] - start).dt.days.to_numpy()
+    if freq.days > 1 and (days % freq.days).any():
+        raise ValueError(f"dates are not whole {freq.name}s apart")
+    period = days // freq.days
+    sales = np.full((len(uniques), period.max() + 1), np.nan)
+    sales[codes, period] = frame[SALES].to_numpy(dtype=float)
     key_frame = uniques.to_frame(index=False)
     key_frame.columns = keys
-    return Panel(keys=key_frame, start=start, sales=sales)
+    return Panel(keys=key_frame, start=start, sales=sales, freq=freq)
 
 
 class _Cumulative:
-    """Prefix sums over days of a (series x day) matrix, for O(1) window means."""
+    """Prefix sums over periods of a (series x period) matrix, for O(1) window means."""
 
     def __init__(self, values: np.ndarray, extra_days: int):
         padded = np.concatenate([values, np.full((values.shape[0], extra_days), np.nan)], axis=1)
@@ -67,7 +94,7 @@ class _Cumulative:
         self.days = padded.shape[1]
 
     def window(self, end_lag: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sum and count of days ``t-end_lag-width+1 .. t-end_lag`` for every target day t."""
+        """Sum and count of periods ``t-end_lag-width+1 .. t-end_lag`` for every target t."""
         t = np.arange(self.days)
         hi = np.clip(t - end_lag + 1, 0, self.days)
         lo = np.clip(t - end_lag - width + 1, 0, self.days)
@@ -76,28 +103,68 @@ class _Cumulative:
 
 def window_mean(cum: _Cumulative, horizon: int, end_lag: int, width: int) -> np.ndarray:
     if end_lag < horizon:  # the no-leakage rule, enforced at the one place windows are made
-        raise ValueError(f"window ending {end_lag} days back is newer than the horizon {horizon}")
+        raise ValueError(
+            f"window ending {end_lag} periods back is newer than the horizon {horizon}"
+        )
     total, count = cum.window(end_lag, width)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan)
 
 
-def _group_mean(cum: _Cumulative, codes: np.ndarray, end_lag: int, width: int) -> np.ndarray:
-    """Mean sales per series-day over all series sharing a code (a store, an item)."""
-    total, count = cum.window(end_lag, width)
+@dataclass(frozen=True)
+class Pooled:
+    """Pass 1: mean sales per series-period of every store and of every item, and overall, over
+    the level window ending ``horizon`` periods back (rows follow ``stores``/``items``)."""
+
+    stores: pd.Index
+    store_level: np.ndarray  # (stores, periods)
+    items: pd.Index
+    item_level: np.ndarray  # (items, periods)
+    overall: np.ndarray  # (1, periods)
+
+    def level(self, keys: pd.DataFrame) -> np.ndarray:
+        """The pooled level (store level x item level / overall) of each series in ``keys``."""
+        store = self.store_level[self.stores.get_indexer(keys[STORE])]
+        item = self.item_level[self.items.get_indexer(keys[ITEM])]
+        return store * item / self.overall
+
+
+def _group_mean(total: np.ndarray, count: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Mean per series-period over all series sharing a code: (codes.max() + 1, periods)."""
     n = codes.max() + 1
     group_total = np.zeros((n, total.shape[1]))
     group_count = np.zeros((n, total.shape[1]))
     np.add.at(group_total, codes, total)
     np.add.at(group_count, codes, count)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (group_total / group_count)[codes]
+        return group_total / group_count
 
 
-def sales_features(panel: Panel, horizon: int, params: FeatureParams) -> dict[str, np.ndarray]:
-    """All sales-derived features as (series x day) matrices over the calendar + horizon days."""
+def pooled_levels(panel: Panel, horizon: int) -> Pooled | None:
+    """Pass 1 over every series; None when there is nothing to pool (store-only or one store)."""
+    if ITEM not in panel.keys.columns or panel.keys[STORE].nunique() < 2:
+        return None
+    total, count = _Cumulative(panel.sales, horizon).window(horizon, panel.freq.year)
+    store_code, stores = pd.factorize(panel.keys[STORE])
+    item_code, items = pd.factorize(panel.keys[ITEM])
+    return Pooled(
+        stores=pd.Index(stores),
+        store_level=_group_mean(total, count, store_code),
+        items=pd.Index(items),
+        item_level=_group_mean(total, count, item_code),
+        overall=_group_mean(total, count, np.zeros(len(panel.keys), dtype=int)),
+    )
+
+
+def sales_features(
+    panel: Panel, horizon: int, params: FeatureParams, pooled: Pooled | None = None
+) -> dict[str, np.ndarray]:
+    """Pass 2: every sales-derived feature of the series in ``panel`` as (series x period)
+    matrices over the calendar + ``horizon`` periods."""
+    freq = panel.freq
+    year = freq.year
     cum = _Cumulative(panel.sales, horizon)
-    level = window_mean(cum, horizon, horizon, LEVEL_WINDOW)
+    level = window_mean(cum, horizon, horizon, year)
     safe_level = np.maximum(np.nan_to_num(level, nan=LEVEL_FLOOR), LEVEL_FLOOR)
     feats: dict[str, np.ndarray] = {LOG_LEVEL: np.log(safe_level)}
 
@@ -105,79 +172,131 @@ def sales_features(panel: Panel, horizon: int, params: FeatureParams) -> dict[st
         return values / safe_level
 
     for width in params.windows:
-        if width != LEVEL_WINDOW:
+        if width != year:
             feats[f"r_mean_{width}"] = ratio(window_mean(cum, horizon, horizon, width))
-    same_weekday = -(-horizon // 7) * 7  # the most recent same weekday we may see
-    feats["r_same_weekday"] = ratio(window_mean(cum, horizon, same_weekday, 1))
-    last_4 = np.stack([window_mean(cum, horizon, same_weekday + 7 * k, 1) for k in range(4)])
-    with warnings.catch_warnings():  # days with none of the 4 weeks yet: NaN, as intended
+    season = freq.season
+    same_season = -(-horizon // season) * season  # the most recent same weekday we may see
+    feats["r_same_weekday"] = ratio(window_mean(cum, horizon, same_season, 1))
+    last_4 = np.stack([window_mean(cum, horizon, same_season + season * k, 1) for k in range(4)])
+    with warnings.catch_warnings():  # periods with none of the 4 yet: NaN, as intended
         warnings.simplefilter("ignore", RuntimeWarning)
         feats["r_same_weekday_4"] = ratio(np.nanmean(last_4, axis=0))
-    if params.yearly_lags and horizon <= LEVEL_WINDOW - 14:
-        feats["r_last_year_day"] = ratio(window_mean(cum, horizon, 364, 1))
-        feats["r_last_year_week"] = ratio(window_mean(cum, horizon, 361, 7))
-        feats["r_last_year_month"] = ratio(window_mean(cum, horizon, 350, 28))
-    prior_level = window_mean(cum, horizon, horizon + LEVEL_WINDOW, LEVEL_WINDOW)
+    if params.yearly_lags and horizon <= year - freq.periods(14):
+        # the same day, week and month one year earlier, centred on the same time of year
+        for name, days in (("day", 1), ("week", 7), ("month", 28)):
+            width = freq.periods(days)
+            if name == "day" or width > 1:
+                feats[f"r_last_year_{name}"] = ratio(
+                    window_mean(cum, horizon, year - width // 2, width)
+                )
+    prior_level = window_mean(cum, horizon, horizon + year, year)
     feats["r_growth"] = safe_level / np.maximum(prior_level, LEVEL_FLOOR)  # NaN stays NaN
     # Pooled estimate of the series level from its store's and its item's levels: far less noisy
     # than the series' own level when store and item effects are (close to) separable.
-    if ITEM in panel.keys.columns and panel.keys[STORE].nunique() > 1:
-        store_code = pd.factorize(panel.keys[STORE])[0]
-        item_code = pd.factorize(panel.keys[ITEM])[0]
-        overall = _group_mean(cum, np.zeros(len(panel.keys), dtype=int), horizon, LEVEL_WINDOW)
-        pooled = (
-            _group_mean(cum, store_code, horizon, LEVEL_WINDOW)
-            * _group_mean(cum, item_code, horizon, LEVEL_WINDOW)
-            / overall
-        )
-        feats["r_pooled_level"] = ratio(pooled)
+    if pooled is not None:
+        feats["r_pooled_level"] = ratio(pooled.level(panel.keys))
     return feats
 
 
-def calendar(dates: pd.DatetimeIndex | pd.Series) -> dict[str, np.ndarray]:
+def calendar(dates: pd.DatetimeIndex | pd.Series, freq: Frequency = DAY) -> dict[str, np.ndarray]:
     dates = pd.DatetimeIndex(dates)
-    return {
-        "dayofweek": dates.dayofweek.to_numpy(),
-        "month": dates.month.to_numpy(),
-        "dayofmonth": dates.day.to_numpy(),
-        "dayofyear": dates.dayofyear.to_numpy(),
-        "weekofyear": dates.isocalendar().week.to_numpy().astype(int),
+    every = {
+        "dayofweek": lambda: dates.dayofweek.to_numpy(),
+        "month": lambda: dates.month.to_numpy(),
+        "dayofmonth": lambda: dates.day.to_numpy(),
+        "dayofyear": lambda: dates.dayofyear.to_numpy(),
+        "weekofyear": lambda: dates.isocalendar().week.to_numpy().astype(int),
     }
+    return {name: every[name]() for name in CALENDARS[freq.name]}
 
 
-def build(prepared: pd.DataFrame, horizon: int, params: FeatureParams) -> pd.DataFrame:
-    """One row per series and day, from each series' first forecastable day to ``horizon`` days
-    past the end of the data (those last rows have ``sales = NaN``: they are the forecast)."""
-    panel = to_panel(prepared)
-    feats = sales_features(panel, horizon, params)
-    n_series, n_days = panel.sales.shape
+def _block_frame(
+    panel: Panel, horizon: int, params: FeatureParams, pooled: Pooled | None
+) -> pd.DataFrame:
+    feats = sales_features(panel, horizon, params, pooled)
+    n_series, n_periods = panel.sales.shape
     sales = np.concatenate([panel.sales, np.full((n_series, horizon), np.nan)], axis=1)
-    first_day = (~np.isnan(sales)).argmax(axis=1)
-    day = np.arange(n_days + horizon)
-    rows = day[None, :] >= (first_day + horizon)[:, None]  # has at least one day of lagged data
-    series_idx, day_idx = np.nonzero(rows)
+    first = (~np.isnan(sales)).argmax(axis=1)
+    period = np.arange(n_periods + horizon)
+    rows = period[None, :] >= (first + horizon)[:, None]  # has at least one period of lagged data
+    series_idx, period_idx = np.nonzero(rows)
 
-    keys = list(panel.keys.columns)
     out = panel.keys.iloc[series_idx].reset_index(drop=True)
-    dates = panel.start + pd.to_timedelta(day_idx, unit="D")
+    dates = panel.start + pd.to_timedelta(period_idx * panel.freq.days, unit="D")
     out[DATE] = dates
-    out[SALES] = sales[series_idx, day_idx]
-    carried = [c for c in prepared.columns if c not in (*keys, DATE, SALES)]
-    if carried:  # covariates and the synthetic truth, empty on the forecast days
-        out = out.merge(prepared[[*keys, DATE, *carried]], on=[*keys, DATE], how="left")
-    for name, values in calendar(dates).items():
+    out[SALES] = sales[series_idx, period_idx]
+    for name, values in calendar(dates, panel.freq).items():
         out[name] = values.astype(np.int16)
     for name, matrix in feats.items():
-        out[name] = matrix[series_idx, day_idx].astype(np.float32)
+        out[name] = matrix[series_idx, period_idx].astype(np.float32)
     return out
 
 
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    """The model inputs present in a features table, in a fixed order."""
-    ordered = [*CALENDAR, *ENCODINGS]
-    ordered += sorted(c for c in frame.columns if c.startswith("r_"))
-    ordered.append(LOG_LEVEL)
-    return [c for c in ordered if c in frame.columns]
+def build(
+    prepared: pd.DataFrame,
+    horizon: int,
+    params: FeatureParams,
+    freq: Frequency = DAY,
+    block_series: int | None = None,
+) -> pd.DataFrame:
+    """One row per series and period, from each series' first forecastable period to
+    ``horizon`` periods past the end of the data (those last rows have ``sales = NaN``: they
+    are the forecast). Pass 2 runs over blocks of ``block_series`` series (None: one block);
+    the result does not depend on the block size."""
+    panel = to_panel(prepared, freq)
+    pooled = pooled_levels(panel, horizon)
+    n = len(panel.keys)
+    size = block_series or n
+    blocks = [
+        _block_frame(panel.block(slice(lo, lo + size)), horizon, params, pooled)
+        for lo in range(0, n, size)
+    ]
+    out = pd.concat(blocks, ignore_index=True) if len(blocks) > 1 else blocks[0]
+    keys = list(panel.keys.columns)
+    carried = [c for c in prepared.columns if c not in (*keys, DATE, SALES)]
+    if carried:  # covariates and the synthetic truth, empty on the forecast rows
+        carry = prepared[[*keys, DATE, *carried]]
+        out = out.merge(carry, on=[*keys, DATE], how="left")
+        front = [*keys, DATE, SALES, *carried]
+        out = out[front + [c for c in out.columns if c not in front]]
+    specs = [FeatureSpec(name, "calendar", False) for name in calendar(out[DATE][:0], freq)]
+    specs += [FeatureSpec(name, "sales", True) for name in blocks[0].columns if _is_sales(name)]
+    out.attrs[FREQUENCY] = freq.name
+    return declare(out, specs)
+
+
+def frequency_of(frame: pd.DataFrame) -> Frequency:
+    """The period of a features table (recorded by :func:`build`)."""
+    if FREQUENCY not in frame.attrs:
+        raise ValueError("this table records no frequency: build it with features.build")
+    return FREQUENCIES[frame.attrs[FREQUENCY]]
+
+
+def _is_sales(name: str) -> bool:
+    return name == LOG_LEVEL or name.startswith("r_")
+
+
+def declare(frame: pd.DataFrame, specs: list[FeatureSpec]) -> pd.DataFrame:
+    """Record ``specs`` as the model inputs of ``frame`` (in its ``attrs``, kept by Parquet)."""
+    frame.attrs[SPECS] = [asdict(spec) for spec in specs]
+    return frame
+
+
+def declared(frame: pd.DataFrame) -> list[FeatureSpec]:
+    """The model inputs declared for ``frame``, in model order (base margin last)."""
+    if SPECS not in frame.attrs:
+        raise ValueError("this table declares no features: build it with features.build")
+    specs = [FeatureSpec(**raw) for raw in frame.attrs[SPECS]]
+    missing = [s.name for s in specs if s.name not in frame.columns]
+    if missing:
+        raise ValueError(f"declared features {missing} are not columns of the table")
+
+    def order(pair: tuple[int, FeatureSpec]) -> tuple:
+        position, spec = pair
+        kind = KIND_ORDER.index(spec.kind)
+        return (spec.name == LOG_LEVEL, kind, spec.name if spec.kind == "sales" else position)
+
+    return [spec for _, spec in sorted(enumerate(specs), key=order)]
 
 
 def add_encodings(frame: pd.DataFrame, train_rows: np.ndarray) -> pd.DataFrame:
@@ -187,15 +306,14 @@ def add_encodings(frame: pd.DataFrame, train_rows: np.ndarray) -> pd.DataFrame:
     train = frame.loc[train_rows, [*keys, SALES]]
     overall = max(train[SALES].mean(), LEVEL_FLOOR)
     out = frame.copy()
-    groups = {
-        "store_enc": [STORE],
-        "item_enc": [ITEM] if ITEM in keys else None,
-        "series_enc": keys,
-    }
-    for name, by in groups.items():
-        if by is None or (name == "series_enc" and len(keys) == 1):
+    added = []
+    for name, by in ENCODINGS.items():
+        by = keys if by is None else by
+        if not set(by) <= set(keys) or (name == "series_enc" and len(keys) == 1):
             continue
         means = np.log(np.maximum(train.groupby(by)[SALES].mean(), LEVEL_FLOOR) / overall)
         index = pd.MultiIndex.from_frame(out[by]) if len(by) > 1 else pd.Index(out[by[0]])
         out[name] = means.reindex(index).to_numpy(dtype=np.float32)
-    return out
+        added.append(FeatureSpec(name, "encoding", False))
+    old = [spec for spec in declared(frame) if spec.kind != "encoding"]
+    return declare(out, old + added)

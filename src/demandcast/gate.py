@@ -28,7 +28,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from demandcast import bundle
@@ -36,6 +35,7 @@ from demandcast.config import Params
 from demandcast.data.schema import DATE, SALES
 from demandcast.errors import DataError
 from demandcast.evaluate import holdout_frame, score
+from demandcast.metrics import Metrics
 from demandcast.model import fit
 
 AFTER_CUTOFF, HOLDOUT = "after_cutoff", "holdout"
@@ -134,21 +134,21 @@ def _num(value: float | None) -> str:
 def judge(
     prepared: pd.DataFrame,
     features: pd.DataFrame,
-    production: tuple[Any, bundle.Meta, np.ndarray],
+    production: bundle.Bundle,
     deployable: bundle.Meta,
     params: Params,
-    production_metrics: dict[str, Any] | None = None,
-    candidate_metrics: dict[str, Any] | None = None,
+    production_metrics: Metrics | None = None,
+    candidate_metrics: Metrics | None = None,
     candidate_eval: bundle.Meta | None = None,
 ) -> Verdict:
     """The gate's verdict on the candidate recipe (``params`` and this code, which made
-    ``deployable`` from ``features``) against ``production`` (booster, meta, forecast).
+    ``deployable`` from ``features``) against the ``production`` bundle.
 
     ``prepared``/``features``: today's data and features (the pipeline's outputs). The metrics
     and ``candidate_eval`` (the candidate's eval model) are needed only when there are no sales
     after production's cutoff, for the holdout comparison.
     """
-    prod_booster, prod_meta, prod_forecast = production
+    prod_meta = production.meta
     cutoff = pd.Timestamp(prod_meta.cutoff)
     last = prepared.loc[prepared[SALES].notna(), DATE].max()
     if last < cutoff:
@@ -163,10 +163,10 @@ def judge(
             raise DataError(
                 f"cannot fit the candidate recipe at the production cutoff {cutoff.date()}: {exc}"
             ) from None
-        cand_booster = _booster(model_bytes)
+        candidate = bundle.Bundle(_booster(model_bytes), cand_meta, cand_forecast)
         verdict = compare_after_cutoff(
-            forecast_frame(prepared, prod_booster, prod_meta, prod_forecast),
-            forecast_frame(prepared, cand_booster, cand_meta, cand_forecast),
+            forecast_frame(prepared, production),
+            forecast_frame(prepared, candidate),
             prod_meta,
             cand_meta,
             prod_meta.series_keys,
@@ -185,21 +185,21 @@ def judge(
     return with_deployable(verdict, deployable)
 
 
-def forecast_frame(
-    prepared: pd.DataFrame, booster: Any, meta: bundle.Meta, forecast: np.ndarray
-) -> pd.DataFrame:
-    """The model's frozen forecast of the days after its cutoff that have sales in
-    ``prepared``, with the actuals and the baselines: ``evaluate.holdout_frame`` on those days.
-    Empty when no day after the cutoff has sales yet."""
+def forecast_frame(prepared: pd.DataFrame, model: bundle.Bundle) -> pd.DataFrame:
+    """The model's frozen forecast of the periods after its cutoff that have sales in
+    ``prepared``, with the actuals and the baselines: ``evaluate.holdout_frame`` on those
+    periods. Empty when no period after the cutoff has sales yet."""
+    meta = model.meta
     cutoff = pd.Timestamp(meta.cutoff)
     last = prepared.loc[prepared[SALES].notna(), DATE].max()
-    days = min(meta.horizon_days, max((last - cutoff).days, 0))
-    if days == 0:
+    periods = min(meta.horizon, max((last - cutoff).days // meta.frequency.days, 0))
+    if periods == 0:
         return pd.DataFrame()
     n = len(meta.series)
-    rows = forecast.reshape(n, meta.horizon_days, -1)[:, :days].reshape(n * days, -1)
+    rows = model.forecast.reshape(n, meta.horizon, -1)[:, :periods].reshape(n * periods, -1)
+    seen = bundle.Bundle(model.booster, dataclasses.replace(meta, horizon=periods), rows)
     try:
-        return holdout_frame(prepared, booster, dataclasses.replace(meta, horizon_days=days), rows)
+        return holdout_frame(prepared, seen)
     except ValueError as exc:  # a series of the model no longer in the data
         raise DataError(
             f"model {meta.model_version}: cannot score it on today's data: {exc}"
@@ -249,16 +249,17 @@ def compare_after_cutoff(
 
 
 def compare_holdouts(
-    production_metrics: dict[str, Any],
-    candidate_metrics: dict[str, Any],
+    production_metrics: Metrics,
+    candidate_metrics: Metrics,
     production_meta: bundle.Meta,
     candidate_meta: bundle.Meta,
     tolerance: float,
 ) -> Verdict:
     """Compare the evaluation models' holdout errors (``reports/metrics.json`` of each side);
     refused unless both holdouts cover the same days."""
-    prod_h, cand_h = production_metrics.get("holdout", {}), candidate_metrics.get("holdout", {})
-    span = {k: (prod_h.get(k), cand_h.get(k)) for k in ("start", "end", "rows")}
+    prod_h = production_metrics.holdout.model_dump()
+    cand_h = candidate_metrics.holdout.model_dump()
+    span = {k: (prod_h[k], cand_h[k]) for k in ("start", "end", "rows")}
     if any(a is None or a != b for a, b in span.values()):
         return Verdict(
             False,
@@ -282,12 +283,12 @@ def compare_holdouts(
         {k: cand_h[k] for k in METRICS},
     )
     references = {
-        name: candidate_metrics["baselines"][name]["smape"]
+        name: candidate_metrics.baselines[name].smape
         for name in ("seasonal_naive",)
-        if name in candidate_metrics.get("baselines", {})
+        if name in candidate_metrics.baselines
     }
-    if "oracle" in candidate_metrics:
-        references["oracle"] = candidate_metrics["oracle"]["smape"]
+    if candidate_metrics.oracle is not None:
+        references["oracle"] = candidate_metrics.oracle.smape
     rows = {"count": cand_h["rows"], "start": cand_h["start"], "end": cand_h["end"]}
     return _judge(HOLDOUT, prod, cand, tolerance, rows, references)
 

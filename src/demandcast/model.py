@@ -14,7 +14,7 @@ import xgboost as xgb
 from demandcast import bundle
 from demandcast.config import Params
 from demandcast.data.schema import DATE, SALES, plain, series_columns
-from demandcast.features import LOG_LEVEL, add_encodings, feature_columns
+from demandcast.features import LOG_LEVEL, add_encodings, declared, frequency_of
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,13 @@ def fit(
     features: pd.DataFrame, cutoff: pd.Timestamp, params: Params
 ) -> tuple[bytes, bundle.Meta, np.ndarray]:
     """Train on rows up to ``cutoff``; return the booster bytes, metadata and forecast rows
-    (the ``horizon`` days after ``cutoff`` for every series)."""
-    horizon = params.horizon
+    (the ``horizon`` periods after ``cutoff`` for every series)."""
+    horizon, freq = params.horizon, frequency_of(features)
     keys = series_columns(features)
     train_rows = ((features[DATE] <= cutoff) & features[SALES].notna()).to_numpy()
     frame = add_encodings(features, train_rows)
-    columns = feature_columns(frame)
+    specs = declared(frame)
+    columns = [spec.name for spec in specs]
     inputs = [c for c in columns if c != LOG_LEVEL]
     train = frame.loc[train_rows]
     dtrain = xgb.DMatrix(
@@ -84,7 +85,7 @@ def fit(
     )
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
 
-    ahead = (frame[DATE] > cutoff) & (frame[DATE] <= cutoff + pd.Timedelta(days=horizon))
+    ahead = (frame[DATE] > cutoff) & (frame[DATE] <= cutoff + freq.step(horizon))
     future = frame.loc[ahead].sort_values([*keys, DATE])
     series = future[keys].drop_duplicates()
     if len(future) != len(series) * horizon:
@@ -92,10 +93,11 @@ def fit(
     meta = bundle.Meta(
         model_version=bundle.model_version(cutoff.date(), model_bytes),
         trained_through=str(cutoff.date()),
-        horizon_days=horizon,
+        frequency=freq,
+        horizon=horizon,
         series_keys=keys,
         series=[[plain(v) for v in row] for row in series.itertuples(index=False)],
-        features=columns,
+        features=specs,
         base_margin=LOG_LEVEL,
         objective=params.train.objective,
         training_rows=int(train_rows.sum()),
@@ -107,10 +109,10 @@ def fit(
 
 
 def train_bundles(features: pd.DataFrame, params: Params, out_dir: Path) -> dict[str, bundle.Meta]:
-    """``eval``: trained up to ``horizon`` days before the end, forecasts the holdout.
-    ``serving``: refit on all data, forecasts the ``horizon`` days after the end."""
+    """``eval``: trained up to ``horizon`` periods before the end, forecasts the holdout.
+    ``serving``: refit on all data, forecasts the ``horizon`` periods after the end."""
     last = features.loc[features[SALES].notna(), DATE].max()
-    cutoffs = {"eval": last - pd.Timedelta(days=params.horizon), "serving": last}
+    cutoffs = {"eval": last - frequency_of(features).step(params.horizon), "serving": last}
     metas = {}
     for name, cutoff in cutoffs.items():
         model_bytes, meta, forecast = fit(features, cutoff, params)

@@ -27,17 +27,17 @@ class Issue(NamedTuple):
 def locate_rows(model: Model, rows: Sequence[Row]) -> list[int]:
     """The cell of every request row in the flattened sales grid (``series * horizon + day``);
     ApiError(422) naming the rows the model cannot answer."""
-    index, first, horizon = model.index, model.first_day, model.horizon
+    index, first, horizon, step = model.index, model.first_day, model.horizon, model.step
     by_store = len(model.meta.series_keys) == 1
     cells: list[int] = []
     bad: list[int] = []
     for n, row in enumerate(rows):
         found = index.get((row["store"],) if by_store else (row["store"], row.get("item")))
-        day = row["date"].toordinal() - first
-        if found is None or not 0 <= day < horizon or (by_store and "item" in row):
+        period, off = divmod(row["date"].toordinal() - first, step)
+        if found is None or off or not 0 <= period < horizon or (by_store and "item" in row):
             bad.append(n)
         else:
-            cells.append(found * horizon + day)
+            cells.append(found * horizon + period)
     if bad:
         problems = [p for n in bad[:MAX_PROBLEMS] for p in _row_problems(model, n, rows[n])]
         summary = f"{len(bad)} of {len(rows)} rows cannot be answered" if len(rows) > 1 else ""
@@ -86,17 +86,21 @@ def _unknown(key: str, value: object, known: frozenset) -> str:
 
 def date_issue(model: Model, date: dt.date) -> str | None:
     """Why the model has no forecast for ``date`` (None if it has one)."""
-    day = date.toordinal() - model.first_day
-    if 0 <= day < model.horizon:
+    period = model.period_of(date)
+    if period is None:
+        return (
+            f"{date} does not start a forecast {model.meta.frequency.name}: {forecast_range(model)}"
+        )
+    if 0 <= period < model.horizon:
         return None
-    where = "before the first forecast day" if day < 0 else "past the forecast horizon"
+    where = "before the first forecast day" if period < 0 else "past the forecast horizon"
     return f"{date} is {where}: {forecast_range(model)}"
 
 
 def forecast_range(model: Model) -> str:
     return (
         f"this model (trained through {model.meta.trained_through}) forecasts "
-        f"{model.first_date} .. {model.last_date} ({model.horizon} days)"
+        f"{model.first_date} .. {model.last_date} ({model.horizon} {model.meta.frequency.name}s)"
     )
 
 
@@ -120,13 +124,16 @@ def _query_key(text: str, known: frozenset) -> object:
 
 def locate_days(model: Model, start: dt.date | None, days: int | None) -> range:
     """Grid columns of ``days`` days from ``start`` (default: the whole horizon)."""
-    first = 0 if start is None else start.toordinal() - model.first_day
-    if not 0 <= first < model.horizon:
-        raise invalid([problem("start", date_issue(model, start))])
+    first: int | None = 0
+    if start is not None:
+        first = model.period_of(start)
+        if first is None or not 0 <= first < model.horizon:
+            raise invalid([problem("start", str(date_issue(model, start)))])
     count = model.horizon - first if days is None else days
     if first + count > model.horizon:
-        begin = model.first_date + dt.timedelta(days=first)
-        msg = f"{count} days from {begin} go past the horizon; at most {model.horizon - first}"
+        begin = model.date_of(first)
+        unit = f"{model.meta.frequency.name}s"
+        msg = f"{count} {unit} from {begin} go past the horizon; at most {model.horizon - first}"
         msg += f": {forecast_range(model)}"
         raise invalid([problem("days", msg)])
     return range(first, first + count)

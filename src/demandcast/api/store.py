@@ -9,7 +9,6 @@ reference assignment: a request that took the old model finishes on the old mode
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from demandcast import bundle
+from demandcast.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,12 @@ class ModelError(ValueError):
 @dataclass(frozen=True, eq=False)
 class Model:
     meta: bundle.Meta
-    sales: np.ndarray  # (series, horizon) expected sales; row s is meta.series[s]
+    grid: np.ndarray  # (series, horizon, outputs): the bundle's forecast, as answered
+    sales: np.ndarray  # (series, horizon) expected sales (the mean output); row s: meta.series[s]
     index: dict[tuple, int]  # series key values -> row of ``sales``
     key_values: tuple[frozenset, ...]  # distinct values of each series key, for messages
-    first_day: int  # proleptic ordinal of the first forecast day (the day after the cutoff)
+    first_day: int  # proleptic ordinal of the first forecast day (the period after the cutoff)
+    step: int  # days per period (1: daily, 7: weekly)
     evaluation: dict | None  # holdout metrics of the pipeline run (reports/metrics.json)
     source: str
     loaded_at: float  # unix time
@@ -48,7 +50,7 @@ class Model:
 
     @property
     def horizon(self) -> int:
-        return self.meta.horizon_days
+        return self.meta.horizon
 
     @property
     def first_date(self) -> dt.date:
@@ -56,14 +58,24 @@ class Model:
 
     @property
     def last_date(self) -> dt.date:
-        return dt.date.fromordinal(self.first_day + self.horizon - 1)
+        return self.date_of(self.horizon - 1)
+
+    def date_of(self, period: int) -> dt.date:
+        """The date (first day) of forecast period ``period`` (0 = the first)."""
+        return dt.date.fromordinal(self.first_day + period * self.step)
+
+    def period_of(self, date: dt.date) -> int | None:
+        """The forecast period starting on ``date`` (may be outside the horizon), or None when
+        no period starts that day (a weekly model's mid-week date)."""
+        days = date.toordinal() - self.first_day
+        return days // self.step if days % self.step == 0 else None
 
 
 def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
     """Read, check and precompute a bundle; raise :class:`ModelError` if it cannot be served."""
     started = time.perf_counter()
     try:
-        meta, sales = _read(Path(model_dir))
+        meta, grid = _read(Path(model_dir))
     except ModelError:
         raise
     except FileNotFoundError as exc:
@@ -76,10 +88,12 @@ def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
     series = [tuple(values) for values in meta.series]
     return Model(
         meta=meta,
-        sales=sales,
+        grid=grid,
+        sales=np.ascontiguousarray(grid[:, :, meta.outputs.index(bundle.MEAN)]),
         index={values: row for row, values in enumerate(series)},
         key_values=tuple(frozenset(column) for column in zip(*series, strict=True)),
         first_day=meta.forecast_start.toordinal(),
+        step=meta.frequency.days,
         evaluation=read_evaluation(metrics_path),
         source=str(model_dir),
         loaded_at=time.time(),
@@ -88,15 +102,15 @@ def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
 
 
 def _read(model_dir: Path) -> tuple[bundle.Meta, np.ndarray]:
-    """The checked metadata and the ``(series, horizon)`` grid of expected sales."""
-    booster, meta, features = bundle.read(model_dir)
+    """The checked metadata and the ``(series, horizon, outputs)`` forecast grid."""
+    loaded = bundle.read(model_dir)
+    meta = loaded.meta
     model_bytes = (model_dir / bundle.MODEL_FILE).read_bytes()
     _check(model_dir, meta, model_bytes)
-    sales = bundle.predict(booster, meta, features)
-    if not np.isfinite(sales).all() or (sales < 0).any():
+    grid = loaded.grid()
+    if not np.isfinite(grid).all() or (grid < 0).any():
         raise ModelError(f"{model_dir}: the model predicts non-finite or negative sales")
-    grid = sales.astype(np.float64).reshape(len(meta.series), meta.horizon_days)
-    return meta, np.round(grid, DECIMALS)
+    return meta, np.round(grid.astype(np.float64), DECIMALS)
 
 
 def _check(model_dir: Path, meta: bundle.Meta, model_bytes: bytes) -> None:
@@ -105,7 +119,7 @@ def _check(model_dir: Path, meta: bundle.Meta, model_bytes: bytes) -> None:
 
     if meta.series_keys not in SERIES_KEYS:
         raise refuse(f"series_keys {meta.series_keys}: the API serves {SERIES_KEYS}")
-    if meta.horizon_days < 1 or not meta.series:
+    if meta.horizon < 1 or not meta.series:
         raise refuse("the bundle forecasts nothing (no series or a horizon of 0 days)")
     if bundle.model_version(meta.cutoff, model_bytes) != meta.model_version:
         raise refuse(
@@ -128,17 +142,14 @@ def read_evaluation(path: Path | None) -> dict | None:
     if path is None:
         return None
     try:
-        report = json.loads(Path(path).read_text())
+        report = Metrics.read(path)
     except FileNotFoundError:
         log.info("no evaluation report at %s; GET /model shows evaluation: null", path)
         return None
     except (OSError, ValueError) as exc:
         log.warning("ignoring the evaluation report %s: %s", path, exc)
         return None
-    if not isinstance(report, dict):
-        log.warning("ignoring the evaluation report %s: not a JSON object", path)
-        return None
-    return report
+    return report.model_dump(mode="json", exclude_none=True)
 
 
 class ModelStore:

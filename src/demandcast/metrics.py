@@ -1,0 +1,76 @@
+"""``reports/metrics.json``, the evaluation report, as one typed model.
+
+``evaluate`` writes it; the drift stage, the gate, ``report`` and the API read it, all through
+:class:`Metrics`. Its JSON shape is what ``dvc metrics diff`` shows, so fields are only ever
+added, never renamed. Unknown fields are ignored on reading, so a report written by another
+revision of the code (the production model's, in the gate) still reads. Bottom layer: the API
+can import it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Scores(_Model):
+    """Errors of one forecast: SMAPE and MAPE in percent, WAPE in percent of actual sales."""
+
+    smape: float
+    mae: float
+    rmse: float
+    mape: float | None = None  # over rows with sales > 0; absent when there are none
+    wape: float | None = None
+
+
+class Holdout(Scores):
+    rows: int
+    start: str
+    end: str
+
+
+class Oracle(_Model):
+    smape: float
+
+
+class Slice(_Model):
+    """The model's error on a group of series (``smape``/``wape`` absent when it is empty)."""
+
+    series: int
+    rows: int
+    smape: float | None = None
+    wape: float | None = None
+
+
+class Slices(_Model):
+    """Where the error sits: by sales volume of the series (``q1`` the slowest fifth of sellers,
+    ``q5`` the fastest) and on intermittent series (share of zero-sales periods in the year
+    before the cutoff above ``intermittent_zero_share``)."""
+
+    volume: dict[str, Slice]
+    intermittent: Slice
+    intermittent_zero_share: float
+
+
+class Metrics(_Model):
+    holdout: Holdout
+    baselines: dict[str, Scores] = Field(default_factory=dict)
+    oracle: Oracle | None = None  # synthetic data only: the error of the true mean
+    slices: Slices | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2) + "\n"
+
+    @classmethod
+    def read(cls, path: Path | str) -> Metrics:
+        """Parse a metrics file; ``ValueError`` (with the path) when it is not one."""
+        try:
+            return cls.model_validate_json(Path(path).read_text())
+        except ValueError as exc:
+            raise ValueError(f"{path}: not an evaluation report: {exc}") from None
