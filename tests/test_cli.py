@@ -1,8 +1,15 @@
-"""The CLI edge: generate, report, and error handling."""
+"""The CLI edge: generate, report, the stage subcommands, and error handling."""
+
+import json
+import subprocess
+import sys
 
 import pandas as pd
+import pytest
 
 from demandcast.cli import main
+from demandcast.stages import prepare
+from tests.conftest import SMALL
 
 
 def test_generate_writes_a_user_style_csv(tmp_path):
@@ -26,3 +33,42 @@ def test_bad_params_exit_2(tmp_path, capsys):
     params.write_text("horizon: 0\n")
     assert main(["--params", str(params), "report"]) == 2
     assert "horizon: Input should be greater than or equal to 1" in capsys.readouterr().err
+
+
+def test_importing_the_cli_imports_no_stage_and_no_training_code():
+    code = (
+        "import sys, demandcast.cli\n"
+        "bad = sorted(m for m in sys.modules if m.startswith('demandcast.')\n"
+        "             and m not in ('demandcast.cli', 'demandcast.config', 'demandcast.errors',\n"
+        "                           'demandcast.files', 'demandcast.stages',\n"
+        "                           'demandcast.stages.common'))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_stage_subcommand_runs_the_stage_module(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(json.dumps(SMALL))  # JSON is YAML
+    assert main(["prepare"]) == 0
+    first = pd.read_parquet(tmp_path / "data/prepared.parquet")
+    assert len(first) == 3 * 4 * 420
+    assert json.loads((tmp_path / "reports/prepare.json").read_text())["series"] == 12
+
+    (tmp_path / "data/prepared.parquet").unlink()
+    assert prepare.main([]) == 0  # what dvc runs: python -m demandcast.stages.prepare
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "data/prepared.parquet"), first)
+
+
+def test_stage_options_pass_through_and_errors_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    params = tmp_path / "other.yaml"
+    params.write_text("horizon: 0\n")
+    assert main(["--params", str(params), "features"]) == 2
+    assert "horizon: Input should be greater than or equal to 1" in capsys.readouterr().err
+    assert main(["features", "--params", str(params)]) == 2
+    assert "other.yaml: invalid parameters" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main(["features", "--no-such-option"])
+    assert refused.value.code == 2
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err

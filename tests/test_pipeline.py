@@ -58,10 +58,15 @@ def test_repro_on_small_synthetic_data(tmp_path):
     first = run(["dvc", "repro"], repo)
     assert "model / oracle" not in first.stderr
     metrics = json.loads((repo / "reports" / "metrics.json").read_text())
-    assert set(metrics) == {"holdout", "baselines", "oracle"}
-    assert set(metrics["holdout"]) == {"smape", "mae", "rmse", "mape", "rows", "start", "end"}
+    assert set(metrics) == {"holdout", "baselines", "oracle", "slices"}
+    holdout_keys = {"smape", "mae", "rmse", "mape", "wape", "rows", "start", "end"}
+    assert set(metrics["holdout"]) == holdout_keys
     assert metrics["holdout"]["rows"] == 3 * 4 * 14
-    assert set(metrics["baselines"]["seasonal_naive"]) == {"smape", "mae", "rmse"}
+    assert set(metrics["baselines"]["seasonal_naive"]) == {"smape", "mae", "rmse", "wape"}
+    volume = metrics["slices"]["volume"]
+    assert sorted(volume) == ["q1", "q2", "q3", "q4", "q5"]
+    assert sum(q["series"] for q in volume.values()) == 12  # every series in one quintile
+    assert sum(q["rows"] for q in volume.values()) == metrics["holdout"]["rows"]
     assert metrics["holdout"]["smape"] < metrics["baselines"]["seasonal_naive"]["smape"]
     for name in ("forecast.csv", "horizon.csv", "importance.csv"):
         assert (repo / "reports" / "plots" / name).stat().st_size > 0
@@ -123,7 +128,7 @@ def test_repro_on_a_users_store_only_file(tmp_path):
     assert json.loads((repo / "reports" / "prepare.json").read_text())["days_filled"] == 3
     meta = json.loads((repo / "models" / "serving" / "metadata.json").read_text())
     assert meta["series_keys"] == ["store"] and meta["series"][0] == ["S01"]
-    assert meta["trained_through"] == "2021-10-22" and meta["horizon_days"] == 21
+    assert meta["trained_through"] == "2021-10-22" and meta["horizon"] == 21
     metrics = json.loads((repo / "reports" / "metrics.json").read_text())
     assert "oracle" not in metrics and metrics["holdout"]["rows"] == 5 * 21
 

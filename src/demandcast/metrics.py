@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from demandcast.errors import DataError
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -69,8 +71,16 @@ class Metrics(_Model):
 
     @classmethod
     def read(cls, path: Path | str) -> Metrics:
-        """Parse a metrics file; ``ValueError`` (with the path) when it is not one."""
+        """Parse a metrics file; :class:`DataError` saying what to do when it is missing or is
+        not one."""
         try:
-            return cls.model_validate_json(Path(path).read_text())
+            text = Path(path).read_text()
+        except FileNotFoundError:
+            raise DataError(f"{path}: not found; run the pipeline first (dvc repro)") from None
+        try:
+            return cls.model_validate_json(text)
         except ValueError as exc:
-            raise ValueError(f"{path}: not an evaluation report: {exc}") from None
+            first = str(exc).splitlines()[0]
+            raise DataError(
+                f"{path}: not an evaluation report ({first}); run the pipeline (dvc repro)"
+            ) from None

@@ -141,11 +141,11 @@ def read_evaluation(path: Path | None) -> dict | None:
     """The pipeline's evaluation report, or None (it is optional: the model serves without it)."""
     if path is None:
         return None
-    try:
-        report = Metrics.read(path)
-    except FileNotFoundError:
+    if not Path(path).exists():
         log.info("no evaluation report at %s; GET /model shows evaluation: null", path)
         return None
+    try:
+        report = Metrics.read(path)
     except (OSError, ValueError) as exc:
         log.warning("ignoring the evaluation report %s: %s", path, exc)
         return None

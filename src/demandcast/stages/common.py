@@ -1,0 +1,79 @@
+"""The edge every stage shares: ``--params``, logging, errors -> exit 2, timing, file outputs.
+
+Every stage depends on this module (an edit here re-runs the whole pipeline): keep it small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from demandcast.config import Params, load_params
+from demandcast.errors import ConfigError, DataError
+from demandcast.files import atomic_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("demandcast")
+
+# The pipeline's outputs (dvc.yaml), relative to the repository root.
+PREPARED = Path("data/prepared.parquet")
+PREPARE_REPORT = Path("reports/prepare.json")
+FEATURES = Path("data/features.parquet")
+MODELS = Path("models")
+METRICS = Path("reports/metrics.json")
+PLOTS = Path("reports/plots")
+DRIFT_REPORT = Path("reports/drift.json")
+DRIFT_HTML = Path("reports/drift.html")
+
+Command = Callable[[Params, argparse.Namespace], int | None]
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` to ``path`` atomically: the file appears whole or not at all."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def params_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--params", default="params.yaml", help="parameters file (default: %(default)s)"
+    )
+
+
+def run(name: str, command: Command, args: argparse.Namespace) -> int:
+    """Run ``command`` with the params of ``args.params``: a user's error -> message, exit 2."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    started = time.perf_counter()
+    try:
+        code = command(load_params(args.params), args) or 0
+    except (ConfigError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - started
+    if elapsed > 1:
+        log.info("%s: done in %.1f s", name, elapsed)
+    return code
+
+
+def main(
+    name: str,
+    command: Command,
+    description: str,
+    argv: Sequence[str] | None = None,
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> int:
+    """A stage's ``main``: parse ``argv`` (``--params`` and the stage's own ``arguments``), run."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m demandcast.stages.{name}", description=description
+    )
+    params_option(parser)
+    if arguments is not None:
+        arguments(parser)
+    return run(name, command, parser.parse_args(argv))

@@ -1,0 +1,41 @@
+"""prepare: load, validate and gap-fill the raw sales -> data/prepared.parquet."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from demandcast.config import Params
+from demandcast.data.validate import prepare_table
+from demandcast.files import write_json
+from demandcast.stages.common import PREPARE_REPORT, PREPARED, write_parquet
+from demandcast.stages.common import main as stage_main
+from demandcast.stages.raw import load_raw
+
+log = logging.getLogger("demandcast")
+
+
+def run(params: Params, args: argparse.Namespace) -> None:
+    raw, source = load_raw(params)
+    log.info("prepare: read %d rows from %s", len(raw), source)
+    prepared, summary = prepare_table(raw, source, params.min_history_days, params.data.date_format)
+    write_parquet(prepared, PREPARED)
+    write_json(PREPARE_REPORT, summary.as_dict())
+    log.info(
+        "prepare: %d series, %s .. %s, %d rows (%d missing days filled with 0) -> %s",
+        summary.series,
+        summary.start,
+        summary.end,
+        summary.rows_out,
+        summary.days_filled,
+        PREPARED,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return stage_main("prepare", run, __doc__, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
