@@ -33,11 +33,13 @@ run: $(VENV)/.run  ## run the whole pipeline (dvc repro) and print the evaluatio
 test: $(VENV)/.dev  ## lint, then the whole test suite
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/pytest
 
-lint: $(VENV)/.dev  ## ruff lint and format check
+lint: $(VENV)/.dev  ## ruff lint and format check, mypy on src/
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 format: $(VENV)/.dev  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix src tests benchmarks

@@ -102,8 +102,8 @@ class Verdict:
             for name, smape in self.references.items():
                 lines.append(f"| {REFERENCE_LABELS.get(name, name)} | | | {_num(smape)} | | |")
             lines.append("")
-            same = self.production and self.candidate
-            if same and self.production.model_version == self.candidate.model_version:
+            prod, cand = self.production, self.candidate
+            if prod and cand and prod.model_version == cand.model_version:
                 lines += [
                     "The recipe is unchanged: at the same cutoff it rebuilds the production "
                     "model exactly.",

@@ -13,4 +13,5 @@ def load_raw(params: Params) -> tuple[pd.DataFrame, str]:
     if params.data.source == "synthetic":
         cfg = params.data.synthetic
         return synthetic.generate(cfg), f"synthetic(seed={cfg.seed})"
-    return load.read_table(params.data.path, params.data.columns), str(params.data.path)
+    path = str(params.data.path)  # set: config refuses source "file" without a path
+    return load.read_table(path, params.data.columns), path
