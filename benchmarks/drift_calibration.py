@@ -45,7 +45,9 @@ def features_after(
     first_new = synthetic.last_day(cfg) + dt.timedelta(days=1)
     changes = [Change(start=first_new, level_shift=shift)] if shift else []
     longer = cfg.model_copy(update={"days": cfg.days + days, "changes": changes})
-    prepared, _ = prepare_table(synthetic.generate(longer), "synthetic", 1)
+    prepared, _ = prepare_table(
+        synthetic.generate(longer), "synthetic", params, require_evaluable=False
+    )
     return build(prepared, params.horizon, params.features), prepared[DATE].min()
 
 

@@ -28,7 +28,7 @@ def small_params() -> Params:
 @pytest.fixture(scope="session")
 def small_prepared(small_params: Params) -> pd.DataFrame:
     raw = synthetic.generate(small_params.data.synthetic)
-    prepared, _ = prepare_table(raw, "synthetic", small_params.min_history_days)
+    prepared, _ = prepare_table(raw, "synthetic", small_params)
     return prepared
 
 

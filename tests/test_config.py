@@ -36,8 +36,7 @@ def test_missing_and_malformed_files(tmp_path):
         load_params(bad)
 
 
-def test_min_history_and_digest():
+def test_digest():
     params = Params(horizon=30)
-    assert params.min_history_days == 2 * 30 + 28
     assert params.digest("train") == Params().digest("train")
     assert params.digest("horizon") != Params().digest("horizon")

@@ -37,7 +37,9 @@ def today(params: Params, extra_days: int, *changes: Change, new_items: int = 0)
             "new_items_start": first_new if new_items else None,
         }
     )
-    prepared, _ = prepare_table(synthetic.generate(cfg), "synthetic", 1)
+    prepared, _ = prepare_table(
+        synthetic.generate(cfg), "synthetic", params, require_evaluable=False
+    )
     return prepared
 
 

@@ -12,22 +12,28 @@ from demandcast.features import (
     build,
     declared,
     to_panel,
+    trainable,
     window_mean,
 )
 from demandcast.frequency import WEEK
 
 
-def test_rows_run_from_first_forecastable_day_to_horizon_past_the_end(
+def test_rows_run_from_first_day_to_horizon_past_the_end(
     small_params, small_prepared, small_features
 ):
     h = small_params.horizon
     first, last = small_prepared["date"].min(), small_prepared["date"].max()
     per_series = small_features.groupby(["store", "item"])["date"].agg(["min", "max", "count"])
-    assert (per_series["min"] == first + pd.Timedelta(days=h)).all()
+    assert (per_series["min"] == first).all()
     assert (per_series["max"] == last + pd.Timedelta(days=h)).all()
     future = small_features[small_features["date"] > last]
     assert future["sales"].isna().all() and len(future) == h * len(per_series)
     assert small_features.loc[small_features["date"] <= last, "sales"].notna().all()
+    # a series' first `horizon` days know no level `horizon` days back: not trainable
+    no_level = small_features["log_level"].isna()
+    assert (small_features.loc[no_level, "date"] < first + pd.Timedelta(days=h)).all()
+    assert no_level.sum() == h * len(per_series)
+    assert not trainable(small_features, last)[no_level.to_numpy()].any()
 
 
 def test_no_feature_of_a_holdout_row_reads_holdout_sales(small_params, small_prepared):
@@ -115,7 +121,7 @@ def test_block_pass_gives_the_same_table_as_one_pass(small_params, small_prepare
 def test_weekly_frequency_steps_in_weeks():
     dates = pd.date_range("2020-01-06", periods=160, freq="7D")
     frame = pd.DataFrame({"date": dates, "store": 1, "sales": np.arange(160, dtype=float)})
-    feats = build(frame, 4, FeatureParams(windows=[4, 13]), WEEK)
+    feats = build(frame, 4, FeatureParams(windows=[28, 91]), WEEK)
     assert feats["date"].diff().dropna().eq(pd.Timedelta(days=7)).all()
     assert feats["date"].max() == dates[-1] + pd.Timedelta(weeks=4)
     names = [spec.name for spec in declared(feats)]

@@ -125,7 +125,7 @@ def test_repro_on_a_users_store_only_file(tmp_path):
 
     prepared = pd.read_parquet(repo / "data" / "prepared.parquet")
     assert list(prepared.columns[:3]) == ["date", "store", "sales"]
-    assert json.loads((repo / "reports" / "prepare.json").read_text())["days_filled"] == 3
+    assert json.loads((repo / "reports" / "prepare.json").read_text())["filled_zero"] == 3
     meta = json.loads((repo / "models" / "serving" / "metadata.json").read_text())
     assert meta["series_keys"] == ["store"] and meta["series"][0] == ["S01"]
     assert meta["trained_through"] == "2021-10-22" and meta["horizon"] == 21

@@ -67,6 +67,7 @@ def cmd_generate(params: Params, args: argparse.Namespace) -> None:
             ("stores", args.stores),
             ("items", args.items),
             ("days", args.days),
+            ("frequency", args.frequency),
         )
         if v is not None
     }
@@ -190,6 +191,11 @@ def parser() -> argparse.ArgumentParser:
             cmd.add_argument("--out", required=True, help="output .csv or .parquet")
             for opt in ("seed", "stores", "items", "days"):
                 cmd.add_argument(f"--{opt}", type=int, help=f"override data.synthetic.{opt}")
+            cmd.add_argument(
+                "--frequency",
+                choices=("daily", "weekly"),
+                help="override data.synthetic.frequency: one row per series and day or week",
+            )
             cmd.add_argument(
                 "--with-true-mean", action="store_true", help="also write the true_mean column"
             )

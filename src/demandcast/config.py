@@ -52,6 +52,8 @@ class Synthetic(_Strict):
     new_items: int = Field(0, ge=0)  # items that appear later (see `new_items_start`)
     new_items_start: dt.date | None = None
     changes: list[Change] = []
+    # weekly: one row per series and week (the sum of the daily means, Poisson noise per week)
+    frequency: Literal["daily", "weekly"] = "daily"
 
 
 class DataParams(_Strict):
@@ -59,6 +61,8 @@ class DataParams(_Strict):
     path: str | None = None  # CSV or Parquet, long format, one row per series and day
     columns: ColumnMap = ColumnMap()
     date_format: str | None = None  # e.g. "%d/%m/%Y"; None = ISO 8601 / pandas inference
+    # auto: weekly when every date falls on one weekday, else daily (see data/validate.py)
+    frequency: Literal["auto", "daily", "weekly"] = "auto"
     synthetic: Synthetic = Synthetic()
 
     @model_validator(mode="after")
@@ -71,8 +75,16 @@ class DataParams(_Strict):
 
 
 class PrepareParams(_Strict):
-    # A series needs this many days beyond 2 x horizon (one horizon of lag, one of holdout).
+    # A series is evaluated when it has this many days beyond 2 x horizon periods (one horizon
+    # of lag, one of holdout); shorter ones are trained on and served, not evaluated.
     min_train_days: int = Field(28, ge=1)
+    # A missing period inside a series: auto = no sales (0), unless it is part of a run of at
+    # least `outage_periods` missing periods (an outage: unknown); zero = always 0; missing =
+    # always unknown.
+    gaps: Literal["auto", "zero", "missing"] = "auto"
+    outage_periods: int | None = Field(None, ge=1)  # None: 28 days, or 4 weeks
+    # Negative sales (returns): refuse the file, count them as zero, or drop those rows.
+    negative_sales: Literal["refuse", "zero", "drop"] = "refuse"
 
 
 class FeatureParams(_Strict):
@@ -97,12 +109,20 @@ class TrainParams(_Strict):
     nthread: int = Field(2, ge=1)
 
 
+class Weight(_Strict):
+    """Rows whose flag ``column`` is set weigh ``factor`` in ``holdout.wmae``."""
+
+    column: str
+    factor: float = Field(5.0, gt=0)
+
+
 class EvaluateParams(_Strict):
     # Aggregate plot data by this many series at most to keep plots small.
     plot_top_features: int = Field(20, ge=1)
     # A series is intermittent when more than this share of its periods in the year before the
     # cutoff had no sales (metrics.json: slices.intermittent).
     intermittent_zero_share: float = Field(0.3, ge=0, lt=1)
+    weight: Weight | None = None  # e.g. {column: IsHoliday, factor: 5} -> holdout.wmae
 
 
 class DriftParams(_Strict):
@@ -134,10 +154,6 @@ class Params(_Strict):
     evaluate: EvaluateParams = EvaluateParams()
     drift: DriftParams = DriftParams()
     gate: GateParams = GateParams()
-
-    @property
-    def min_history_days(self) -> int:
-        return 2 * self.horizon + self.prepare.min_train_days
 
     def digest(self, *sections: str) -> str:
         """Stable hash of the named sections (all when none), for model metadata."""

@@ -51,9 +51,10 @@ from demandcast.config import DriftParams, Params
 from demandcast.data.schema import DATE, SALES, TRUE_MEAN, plain
 from demandcast.errors import ConfigError, DataError
 from demandcast.evaluate import score
-from demandcast.features import add_encodings, build
+from demandcast.features import add_encodings, build, trainable
 from demandcast.frequency import Frequency
 from demandcast.metrics import Holdout
+from demandcast.model import forecast_rows
 
 
 @dataclass(frozen=True)
@@ -119,18 +120,11 @@ def new_series(prepared: pd.DataFrame, meta: bundle.Meta) -> list[dict[str, Any]
     return [{k: plain(v) for k, v in row.items()} for row in unseen.to_dict("records")]
 
 
-def inputs_match(
-    features: pd.DataFrame, known: np.ndarray, meta: bundle.Meta, forecast: np.ndarray
-) -> bool:
+def inputs_match(future: pd.DataFrame, meta: bundle.Meta, forecast: np.ndarray) -> bool:
     """Do the features rebuilt now for the model's forecast days equal its frozen ones?"""
-    cutoff = pd.Timestamp(meta.cutoff)
-    freq = meta.frequency
-    ahead = Window(cutoff + freq.step(), cutoff + freq.step(meta.horizon), freq)
-    rows = features.loc[known & ahead.contains(features[DATE])]
-    rows = rows.sort_values([*meta.series_keys, DATE])  # the bundle's order, as in model.fit
-    if len(rows) != len(forecast):
+    if len(future) != len(forecast):
         return False
-    rebuilt = rows[meta.feature_names].to_numpy(np.float32)
+    rebuilt = future[meta.feature_names].to_numpy(np.float32)
     return bool(np.allclose(rebuilt, forecast, rtol=1e-6, atol=1e-6, equal_nan=True))
 
 
@@ -226,7 +220,7 @@ def model_inputs(
     training rows exactly as ``model.fit`` does; and which rows those training rows are."""
     features = build(prepared, meta.horizon, params.features, meta.frequency)
     cutoff = pd.Timestamp(meta.cutoff)
-    trained = ((features[DATE] <= cutoff) & features[SALES].notna()).to_numpy()
+    trained = trainable(features, cutoff)
     features = add_encodings(features, trained)
     missing = [c for c in meta.feature_names if c not in features.columns]
     if missing:
@@ -268,8 +262,10 @@ def assess(
 
     features, trained = model_inputs(prepared, meta, params)
     known = known_series(features, meta)
-    has_sales = features[SALES].notna().to_numpy()
-    current = features.loc[known & current_days.contains(features[DATE]) & has_sales]
+    # the model's forecast rows, rebuilt from today's data as model.fit made them
+    future = forecast_rows(features.loc[known], cutoff, meta.horizon)
+    has_sales = future[SALES].notna().to_numpy()
+    current = future.loc[current_days.contains(future[DATE]) & has_sales]
     reference = features.loc[known & reference_days.contains(features[DATE]) & trained]
     inputs = current[meta.feature_names].to_numpy(np.float32)
     predicted = bundle.predict_mean(scored.booster, meta, inputs)
@@ -279,7 +275,7 @@ def assess(
     oracle = current[TRUE_MEAN] if TRUE_MEAN in current.columns else None
     concept = concept_drift(current[SALES], predicted, baseline, params.drift, oracle)
     unseen = new_series(prepared, meta)
-    match = inputs_match(features, known, meta, scored.forecast)
+    match = inputs_match(future, meta, scored.forecast)
 
     reasons = findings(data, concept, current_days.periods, unseen, match, params.drift)
     notes = []

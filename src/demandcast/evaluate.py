@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 
 from demandcast import bundle
-from demandcast.data.schema import DATE, SALES, TRUE_MEAN
+from demandcast.config import Weight
+from demandcast.data.schema import DATE, SALES, TRUE_MEAN, parse_flag
 from demandcast.features import Panel, to_panel
 from demandcast.metrics import Holdout, Metrics, Oracle, Scores, Slice, Slices
 
 BASELINES = ("seasonal_naive", "last_year", "mean_28")
+SCORES = ("smape", "mae", "rmse", "mape", "wape")
 ROUND = 4
 
 
@@ -75,9 +77,16 @@ def series_history(panel: Panel, cutoff: pd.Timestamp) -> pd.DataFrame:
     return pd.DataFrame({"volume": volume, "zero_share": zeros})
 
 
-def holdout_frame(prepared: pd.DataFrame, model: bundle.Bundle) -> pd.DataFrame:
-    """One row per series and holdout period: keys, date, horizon_day, actual, predicted,
-    the baselines, the series' volume and zero share before the cutoff (and the oracle)."""
+def holdout_frame(
+    prepared: pd.DataFrame,
+    model: bundle.Bundle,
+    series: pd.DataFrame | None = None,
+    carry: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """One row per series and holdout period with known sales: keys, date, horizon_day,
+    actual, predicted, the baselines, the series' volume and zero share before the cutoff (and
+    the oracle, and the ``carry`` columns of ``prepared``). ``series``: only these (keys).
+    Periods of unknown sales (an outage) are not scored: they are left out."""
     meta = model.meta
     keys, freq = meta.series_keys, meta.frequency
     n, horizon = len(meta.series), meta.horizon
@@ -94,6 +103,8 @@ def holdout_frame(prepared: pd.DataFrame, model: bundle.Bundle) -> pd.DataFrame:
     truth = prepared.set_index([*keys, DATE])
     index = pd.MultiIndex.from_frame(frame[[*keys, DATE]])
     frame["actual"] = truth[SALES].reindex(index).to_numpy()
+    for column in carry:
+        frame[column] = truth[column].reindex(index).to_numpy()
     if TRUE_MEAN in truth.columns:
         frame["oracle"] = truth[TRUE_MEAN].reindex(index).to_numpy()
     panel = to_panel(prepared[[*keys, DATE, SALES]], freq)
@@ -108,9 +119,12 @@ def holdout_frame(prepared: pd.DataFrame, model: bundle.Bundle) -> pd.DataFrame:
     history = series_history(panel, cutoff)
     for name in history.columns:
         frame[name] = history[name].to_numpy()[rows]
-    if frame["actual"].isna().any():
-        raise ValueError("holdout rows without actual sales: the data ends before the horizon")
-    return frame
+    keep = frame["actual"].notna().to_numpy()
+    if series is not None:
+        keep &= pd.MultiIndex.from_frame(frame[keys]).isin(pd.MultiIndex.from_frame(series[keys]))
+    if not keep.any():
+        raise ValueError("no holdout row has known sales: nothing to score")
+    return frame.loc[keep].reset_index(drop=True)
 
 
 def slices(frame: pd.DataFrame, keys: list[str], zero_share: float) -> Slices:
@@ -141,23 +155,41 @@ def slices(frame: pd.DataFrame, keys: list[str], zero_share: float) -> Slices:
     )
 
 
-def report(frame: pd.DataFrame, keys: list[str], zero_share: float) -> Metrics:
-    """``reports/metrics.json`` from the holdout frame."""
-    model = score(frame["actual"], frame["predicted"])
+def wmae(actual: pd.Series, forecast: pd.Series, flag: pd.Series, factor: float) -> float:
+    """Weighted MAE: rows whose ``flag`` is set weigh ``factor``, the others 1."""
+    weight = np.where(parse_flag(flag) == 1, factor, 1.0)
+    err = np.abs(np.asarray(actual, dtype=float) - np.asarray(forecast, dtype=float))
+    return float((weight * err).sum() / weight.sum())
+
+
+def baseline_scores(frame: pd.DataFrame, name: str) -> Scores | None:
+    """A baseline's scores on the holdout rows it covers (``rows`` says how many when that is
+    not all of them); None when it covers none."""
+    covered = frame[name].notna().to_numpy()
+    if not covered.any():
+        return None
+    scores = score(frame.loc[covered, "actual"], frame.loc[covered, name])
+    rows = int(covered.sum()) if not covered.all() else None
+    return Scores(**_rounded(scores, ("smape", "mae", "rmse", "wape")), rows=rows)
+
+
+def report(
+    frame: pd.DataFrame, keys: list[str], zero_share: float, weight: Weight | None = None
+) -> Metrics:
+    """``reports/metrics.json`` from the holdout frame; ``weight`` adds ``holdout.wmae``."""
+    model = _rounded(score(frame["actual"], frame["predicted"]), SCORES)
+    if weight is not None:
+        flag = frame[weight.column]
+        model["wmae"] = round(wmae(frame["actual"], frame["predicted"], flag, weight.factor), 4)
+    scored = {name: baseline_scores(frame, name) for name in BASELINES if name in frame}
     return Metrics(
         holdout=Holdout(
-            **_rounded(model, ("smape", "mae", "rmse", "mape", "wape")),
+            **model,
             rows=len(frame),
             start=str(frame[DATE].min().date()),
             end=str(frame[DATE].max().date()),
         ),
-        baselines={
-            name: Scores(
-                **_rounded(score(frame["actual"], frame[name]), ("smape", "mae", "rmse", "wape"))
-            )
-            for name in BASELINES
-            if name in frame.columns
-        },
+        baselines={name: scores for name, scores in scored.items() if scores is not None},
         oracle=(
             Oracle(smape=round(score(frame["actual"], frame["oracle"])["smape"], ROUND))
             if "oracle" in frame.columns

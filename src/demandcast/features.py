@@ -31,12 +31,20 @@ import pandas as pd
 
 from demandcast.bundle import FeatureSpec, Kind
 from demandcast.config import FeatureParams
-from demandcast.data.schema import DATE, ITEM, SALES, STORE, series_columns
-from demandcast.frequency import DAY, FREQUENCIES, Frequency
+from demandcast.data.schema import (
+    DATE,
+    ITEM,
+    SALES,
+    STORE,
+    frequency_of,
+    series_columns,
+    with_frequency,
+)
+from demandcast.frequency import DAY, Frequency
 
 LOG_LEVEL = "log_level"  # the base margin column
 LEVEL_FLOOR = 0.05  # sales per period; keeps log finite for series with no recent sales
-SPECS, FREQUENCY = "features", "frequency"  # keys of a features table's attrs
+SPECS = "features"  # key of a features table's attrs: the declared model inputs
 # Model input order: by kind, then as declared (sales features sorted by name); base margin last.
 KIND_ORDER: tuple[Kind, ...] = ("calendar", "encoding", "covariate", "attribute", "sales")
 CALENDARS = {
@@ -58,6 +66,10 @@ class Panel:
     @property
     def end(self) -> pd.Timestamp:
         return self.start + self.freq.step(self.sales.shape[1] - 1)
+
+    def first_periods(self) -> np.ndarray:
+        """The first period of each series (where its row appears in the table)."""
+        return (~np.isnan(self.sales)).argmax(axis=1)
 
     def block(self, rows: slice) -> Panel:
         """The series ``rows`` of this panel, on the same calendar."""
@@ -164,16 +176,15 @@ def sales_features(
     freq = panel.freq
     year = freq.year
     cum = _Cumulative(panel.sales, horizon)
-    level = window_mean(cum, horizon, horizon, year)
-    safe_level = np.maximum(np.nan_to_num(level, nan=LEVEL_FLOOR), LEVEL_FLOOR)
+    level = window_mean(cum, horizon, horizon, year)  # NaN: no sales known yet (a new series)
+    safe_level = np.maximum(level, LEVEL_FLOOR)
     feats: dict[str, np.ndarray] = {LOG_LEVEL: np.log(safe_level)}
 
     def ratio(values: np.ndarray) -> np.ndarray:
         return values / safe_level
 
-    for width in params.windows:
-        if width != year:
-            feats[f"r_mean_{width}"] = ratio(window_mean(cum, horizon, horizon, width))
+    for width in sorted({freq.periods(days) for days in params.windows} - {year}):
+        feats[f"r_mean_{width}"] = ratio(window_mean(cum, horizon, horizon, width))
     season = freq.season
     same_season = -(-horizon // season) * season  # the most recent same weekday we may see
     feats["r_same_weekday"] = ratio(window_mean(cum, horizon, same_season, 1))
@@ -216,9 +227,9 @@ def _block_frame(
     feats = sales_features(panel, horizon, params, pooled)
     n_series, n_periods = panel.sales.shape
     sales = np.concatenate([panel.sales, np.full((n_series, horizon), np.nan)], axis=1)
-    first = (~np.isnan(sales)).argmax(axis=1)
+    first = panel.first_periods()
     period = np.arange(n_periods + horizon)
-    rows = period[None, :] >= (first + horizon)[:, None]  # has at least one period of lagged data
+    rows = period[None, :] >= first[:, None]  # from the series' first period on
     series_idx, period_idx = np.nonzero(rows)
 
     out = panel.keys.iloc[series_idx].reset_index(drop=True)
@@ -236,13 +247,18 @@ def build(
     prepared: pd.DataFrame,
     horizon: int,
     params: FeatureParams,
-    freq: Frequency = DAY,
+    freq: Frequency | None = None,
     block_series: int | None = None,
 ) -> pd.DataFrame:
-    """One row per series and period, from each series' first forecastable period to
-    ``horizon`` periods past the end of the data (those last rows have ``sales = NaN``: they
-    are the forecast). Pass 2 runs over blocks of ``block_series`` series (None: one block);
-    the result does not depend on the block size."""
+    """One row per series and period, from each series' first period to ``horizon`` periods
+    past the end of the data (those last rows have ``sales = NaN``: they are the forecast).
+
+    ``freq``: the period of ``prepared`` (default: the one it records). In a series' first
+    ``horizon`` periods no sales are known ``horizon`` periods back: their ``log_level`` is NaN,
+    they are not trained on (see :func:`trainable`), and a forecast from there falls back on
+    the levels known at the cutoff (``model.forecast_rows``). Pass 2 runs over blocks of
+    ``block_series`` series (None: one block); the result does not depend on the block size."""
+    freq = freq or frequency_of(prepared)
     panel = to_panel(prepared, freq)
     pooled = pooled_levels(panel, horizon)
     n = len(panel.keys)
@@ -261,15 +277,13 @@ def build(
         out = out[front + [c for c in out.columns if c not in front]]
     specs = [FeatureSpec(name, "calendar", False) for name in calendar(out[DATE][:0], freq)]
     specs += [FeatureSpec(name, "sales", True) for name in blocks[0].columns if _is_sales(name)]
-    out.attrs[FREQUENCY] = freq.name
-    return declare(out, specs)
+    return declare(with_frequency(out, freq), specs)
 
 
-def frequency_of(frame: pd.DataFrame) -> Frequency:
-    """The period of a features table (recorded by :func:`build`)."""
-    if FREQUENCY not in frame.attrs:
-        raise ValueError("this table records no frequency: build it with features.build")
-    return FREQUENCIES[frame.attrs[FREQUENCY]]
+def trainable(frame: pd.DataFrame, cutoff: pd.Timestamp) -> np.ndarray:
+    """Rows a model with this ``cutoff`` trains on: known sales up to the cutoff, and a level
+    known ``horizon`` periods back (not a series' first periods)."""
+    return ((frame[DATE] <= cutoff) & frame[SALES].notna() & frame[LOG_LEVEL].notna()).to_numpy()
 
 
 def _is_sales(name: str) -> bool:

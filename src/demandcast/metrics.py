@@ -29,12 +29,14 @@ class Scores(_Model):
     rmse: float
     mape: float | None = None  # over rows with sales > 0; absent when there are none
     wape: float | None = None
+    rows: int | None = None  # a baseline scored on fewer rows than the holdout: how many
 
 
 class Holdout(Scores):
-    rows: int
+    rows: int  # scored rows: periods of unknown sales (outages) are left out
     start: str
     end: str
+    wmae: float | None = None  # weighted MAE, when evaluate.weight names a flag column
 
 
 class Oracle(_Model):

@@ -13,8 +13,16 @@ import xgboost as xgb
 
 from demandcast import bundle
 from demandcast.config import Params
-from demandcast.data.schema import DATE, SALES, plain, series_columns
-from demandcast.features import LOG_LEVEL, add_encodings, declared, frequency_of
+from demandcast.data.schema import (
+    DATE,
+    ITEM,
+    SALES,
+    STORE,
+    frequency_of,
+    plain,
+    series_columns,
+)
+from demandcast.features import LEVEL_FLOOR, LOG_LEVEL, add_encodings, declared, trainable
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +71,7 @@ def fit(
     (the ``horizon`` periods after ``cutoff`` for every series)."""
     horizon, freq = params.horizon, frequency_of(features)
     keys = series_columns(features)
-    train_rows = ((features[DATE] <= cutoff) & features[SALES].notna()).to_numpy()
+    train_rows = trainable(features, cutoff)
     frame = add_encodings(features, train_rows)
     specs = declared(frame)
     columns = [spec.name for spec in specs]
@@ -85,11 +93,10 @@ def fit(
     )
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
 
-    ahead = (frame[DATE] > cutoff) & (frame[DATE] <= cutoff + freq.step(horizon))
-    future = frame.loc[ahead].sort_values([*keys, DATE])
+    future = forecast_rows(frame, cutoff, horizon)
     series = future[keys].drop_duplicates()
-    if len(future) != len(series) * horizon:
-        raise ValueError(f"not every series has {horizon} forecast rows after {cutoff.date()}")
+    if series.empty:
+        raise ValueError(f"no series has {horizon} forecast rows after {cutoff.date()}")
     meta = bundle.Meta(
         model_version=bundle.model_version(cutoff.date(), model_bytes),
         trained_through=str(cutoff.date()),
@@ -106,6 +113,44 @@ def fit(
         xgboost_version=xgb.__version__,
     )
     return model_bytes, meta, future[columns].to_numpy(np.float32)
+
+
+def forecast_rows(frame: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:
+    """The rows of the ``horizon`` periods after ``cutoff``, series-major (the bundle's order),
+    for every series that has a row by the cutoff. A series too new to have a level
+    ``horizon`` periods back (its ``log_level`` is NaN) gets its :func:`fallback_levels`."""
+    freq, keys = frequency_of(frame), series_columns(frame)
+    ahead = (frame[DATE] > cutoff) & (frame[DATE] <= cutoff + freq.step(horizon))
+    future = frame.loc[ahead].sort_values([*keys, DATE])
+    complete = future.groupby(keys, sort=False)[DATE].transform("size") == horizon
+    if not complete.all():  # series that start after the cutoff: not this model's
+        later = future.loc[~complete, keys].drop_duplicates()
+        log.info("%d series start after %s: not in this model", len(later), cutoff.date())
+        future = future.loc[complete]
+    new = future[LOG_LEVEL].isna().to_numpy()
+    if new.any():
+        future = future.copy()
+        levels = fallback_levels(frame, cutoff, future.loc[new, keys])
+        future.loc[new, LOG_LEVEL] = np.log(levels).astype(np.float32)
+    return future
+
+
+def fallback_levels(frame: pd.DataFrame, cutoff: pd.Timestamp, rows: pd.DataFrame) -> np.ndarray:
+    """The level (mean sales per period) of the series of ``rows`` as known at ``cutoff``, for a
+    series too new to have one ``horizon`` periods back: its own mean over the sales it has had
+    (the last year at most); with none known (an outage since launch), the item's level in the
+    other stores; then the store's level; then the level of all series."""
+    freq, keys = frequency_of(frame), series_columns(frame)
+    start = cutoff - freq.step(freq.year)
+    known = frame.loc[(frame[DATE] > start) & (frame[DATE] <= cutoff) & frame[SALES].notna()]
+    index = pd.MultiIndex.from_frame(rows[keys]) if len(keys) > 1 else pd.Index(rows[keys[0]])
+    level = known.groupby(keys)[SALES].mean().reindex(index).to_numpy()
+    for key in (ITEM, STORE):
+        if key in keys:
+            by_key = known.groupby(key)[SALES].mean().reindex(rows[key]).to_numpy()
+            level = np.where(np.isnan(level), by_key, level)
+    overall = known[SALES].mean() if len(known) else LEVEL_FLOOR
+    return np.maximum(np.nan_to_num(level, nan=overall), LEVEL_FLOOR)
 
 
 def train_bundles(features: pd.DataFrame, params: Params, out_dir: Path) -> dict[str, bundle.Meta]:

@@ -3,10 +3,18 @@
 import pandas as pd
 import pytest
 
-from demandcast.data.validate import fill_gaps, prepare_table, validate
+from demandcast.config import Params
+from demandcast.data.schema import frequency_of
+from demandcast.data.validate import evaluable_series, fill_gaps, prepare_table, validate
 from demandcast.errors import DataError
+from demandcast.frequency import DAY, WEEK
 
-MIN_DAYS = 10
+# a series is evaluated from 2 x 3 + 4 = 10 days of history
+PARAMS = Params.model_validate({"horizon": 3, "prepare": {"min_train_days": 4}})
+
+
+def params(**prepare) -> Params:
+    return Params.model_validate({"horizon": 3, "prepare": {"min_train_days": 4, **prepare}})
 
 
 def table(days: int = 12, stores=(1, 2), items=(1,)) -> pd.DataFrame:
@@ -15,14 +23,15 @@ def table(days: int = 12, stores=(1, 2), items=(1,)) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["date", "store", "item", "sales"])
 
 
-def refusal(frame: pd.DataFrame) -> str:
+def refusal(frame: pd.DataFrame, p: Params = PARAMS) -> str:
     with pytest.raises(DataError) as info:
-        validate(frame, "sales.csv", MIN_DAYS)
+        prepare_table(frame, "sales.csv", p)
     return str(info.value)
 
 
 def test_clean_table_passes():
-    out = validate(table(), "sales.csv", MIN_DAYS)
+    out, negative = validate(table(), "sales.csv")
+    assert negative == 0
     assert out["date"].dtype == "datetime64[ns]" and out["sales"].dtype == "float64"
 
 
@@ -46,11 +55,23 @@ def test_non_numeric_sales():
     assert "'sales'" in msg and "1 of 24 rows are not numbers" in msg and "'n/a'" in msg
 
 
-def test_negative_sales():
+def test_negative_sales_are_refused_by_default_naming_the_option():
     frame = table()
     frame.loc[[1, 2, 9], "sales"] = -1
     msg = refusal(frame)
     assert "3 of 24 rows are negative" in msg and "row 2" in msg
+    assert "prepare.negative_sales" in msg
+
+
+def test_negative_sales_counted_as_zero_or_dropped():
+    frame = table()
+    frame.loc[[1, 2, 9], "sales"] = -1
+    zeroed, summary = prepare_table(frame, "t", params(negative_sales="zero"))
+    assert summary.negative_sales == 3 and summary.negative_rule == "zero"
+    assert len(zeroed) == 24 and (zeroed["sales"] >= 0).all() and (zeroed["sales"] == 0).sum() == 3
+    dropped, summary = prepare_table(frame, "t", params(negative_sales="drop", gaps="zero"))
+    # the dropped rows are gaps inside their series now: no sales those days
+    assert summary.negative_sales == 3 and summary.filled_zero == 3 and len(dropped) == 24
 
 
 def test_duplicate_series_dates():
@@ -66,10 +87,17 @@ def test_missing_series_key():
     assert "'store': 1 of 24 rows are empty" in refusal(frame)
 
 
-def test_series_with_too_little_history():
+def test_short_series_are_kept_and_counted_not_refused():
     frame = pd.concat([table(days=20, stores=(1,)), table(days=20, stores=(2,)).iloc[15:]])
-    msg = refusal(frame)
-    assert "1 of 2 series have less than 10 days" in msg and "store=2, item=1 with 5 days" in msg
+    prepared, summary = prepare_table(frame, "t", PARAMS)
+    assert summary.series == 2 and summary.series_not_evaluated == 1
+    assert prepared.groupby("store").size().to_dict() == {1: 20, 2: 5}
+    assert evaluable_series(prepared, PARAMS)["store"].tolist() == [1]
+
+
+def test_refused_only_when_no_series_can_be_evaluated():
+    msg = refusal(table(days=9))
+    assert "no series has the 10 days of history" in msg and "longest has 9" in msg
 
 
 def test_time_of_day_refused():
@@ -79,16 +107,68 @@ def test_time_of_day_refused():
 
 
 def test_gap_rule_fills_missing_days_with_zero_until_the_last_date():
-    frame = validate(table(days=12), "t", MIN_DAYS)
+    frame, _ = validate(table(days=12), "t")
     holes = frame.drop(index=[2, 3]).drop(index=frame.index[(frame["store"] == 2)][-2:])
-    full, filled = fill_gaps(holes)
-    assert filled == 4 and len(full) == len(frame)
+    full, zero, unknown = fill_gaps(holes, DAY, "auto", outage_periods=28)
+    assert (zero, unknown) == (4, 0) and len(full) == len(frame)
     assert full.loc[full["sales"] == 0, "date"].dt.day.tolist() == [3, 4, 11, 12]
+
+
+def test_a_long_run_of_missing_days_inside_a_series_is_an_outage():
+    frame, _ = validate(table(days=60, stores=(1, 2)), "t")  # rows 0..59: store 1
+    # store 1: days 11..40 (30 days) missing: an outage; 45..46: no sales; 59..60: trailing
+    holes = frame.drop(index=[*range(10, 40), 44, 45, 58, 59])
+    full, zero, unknown = fill_gaps(holes, DAY, "auto", outage_periods=28)
+    assert (zero, unknown) == (4, 30)
+    store_1 = full[full["store"] == 1]
+    day = store_1.set_index(store_1["date"].dt.dayofyear)["sales"]
+    assert day.loc[11:40].isna().all() and day.loc[[45, 46, 59, 60]].eq(0).all()
+    assert day.drop(index=range(11, 41)).notna().all()
+    # a run one day shorter than outage_periods is read as days without sales
+    _, zero, unknown = fill_gaps(holes, DAY, "auto", outage_periods=31)
+    assert (zero, unknown) == (34, 0)
+    # gaps: zero reads every gap as no sales; gaps: missing every gap as unknown
+    assert fill_gaps(holes, DAY, "zero", 28)[1:] == (34, 0)
+    assert fill_gaps(holes, DAY, "missing", 28)[1:] == (0, 34)
+
+
+def test_prepare_reports_each_kind_of_gap():
+    frame = table(days=60, stores=(1, 2))
+    holes = frame.drop(index=[*range(10, 40), 44])
+    prepared, summary = prepare_table(holes, "t", PARAMS)
+    assert (summary.filled_zero, summary.outage) == (1, 30)
+    assert prepared["sales"].isna().sum() == 30
+
+
+def weekly(weeks: int = 30, stores=(1, 2)) -> pd.DataFrame:
+    dates = pd.date_range("2024-01-05", periods=weeks, freq="7D").strftime("%Y-%m-%d")  # Fridays
+    rows = [(d, s, 100.0) for s in stores for d in dates]
+    return pd.DataFrame(rows, columns=["date", "store", "sales"])
+
+
+def test_weekly_table_is_detected_and_gap_filled_in_weeks():
+    frame = weekly().drop(index=[3, 4])
+    prepared, summary = prepare_table(frame, "t", PARAMS)
+    assert summary.frequency == "weekly" and frequency_of(prepared) == WEEK
+    assert summary.filled_zero == 2 and len(prepared) == 60  # 2 missing weeks, not 14 days
+    assert (prepared["date"].dt.dayofweek == 4).all()
+    _, daily = prepare_table(table(), "t", PARAMS)
+    assert daily.frequency == "daily"
+
+
+def test_weekly_forced_on_daily_dates_is_refused():
+    msg = refusal(
+        table(),
+        params().model_copy(
+            update={"data": params().data.model_copy(update={"frequency": "weekly"})}
+        ),
+    )
+    assert "data.frequency is weekly" in msg and "7 different weekdays" in msg
 
 
 def test_store_only_table_and_summary():
     frame = table().drop(columns="item")
-    prepared, summary = prepare_table(frame, "t", MIN_DAYS)
+    prepared, summary = prepare_table(frame, "t", PARAMS)
     assert list(prepared.columns) == ["date", "store", "sales"]
     assert summary.series == 2 and summary.start == "2024-01-01" and summary.end == "2024-01-12"
-    assert summary.days_filled == 0 and summary.rows_in == summary.rows_out == 24
+    assert summary.filled_zero == 0 and summary.rows_in == summary.rows_out == 24

@@ -75,7 +75,9 @@ def true_mean(cfg: Synthetic, store: np.ndarray, item: np.ndarray, date: pd.Seri
 
 
 def generate(cfg: Synthetic, *, with_true_mean: bool = True) -> pd.DataFrame:
-    """Long-format daily sales: date, store, item, sales (and the true mean)."""
+    """Long-format sales: date, store, item, sales (and the true mean); one row per series and
+    day, or per series and week (``cfg.frequency``: the sum of the 7 daily means, dated on the
+    week's first day; only whole weeks)."""
     end = pd.Timestamp(cfg.start) + pd.Timedelta(days=cfg.days - 1)
     frames = []
     for store, item, first_day in series_keys(cfg).itertuples(index=False):
@@ -84,22 +86,38 @@ def generate(cfg: Synthetic, *, with_true_mean: bool = True) -> pd.DataFrame:
         dates = pd.date_range(first_day, end, freq="D")
         frames.append(pd.DataFrame({"date": dates, "store": store, "item": item}))
     frame = pd.concat(frames, ignore_index=True)
-    mean = true_mean(cfg, frame["store"].to_numpy(), frame["item"].to_numpy(), frame["date"])
-    # One stream per series, consumed in date order (see module docstring).
-    sales = np.empty(len(frame), dtype=np.int64)
-    bounds = np.flatnonzero(
-        np.diff(frame["item"].to_numpy() + 1_000_003 * frame["store"].to_numpy())
+    frame[TRUE_MEAN] = true_mean(
+        cfg, frame["store"].to_numpy(), frame["item"].to_numpy(), frame["date"]
     )
+    if cfg.frequency == "weekly":
+        frame = _weekly(frame, cfg)
+    frame.insert(3, "sales", _draw(frame, cfg.seed))
+    return frame if with_true_mean else frame.drop(columns=TRUE_MEAN)
+
+
+def _weekly(daily: pd.DataFrame, cfg: Synthetic) -> pd.DataFrame:
+    """Daily means summed over whole weeks counted from ``cfg.start``."""
+    start = pd.Timestamp(cfg.start)
+    week = (daily["date"] - start).dt.days // 7
+    whole = week < cfg.days // 7
+    daily = daily.loc[whole].assign(date=start + pd.to_timedelta(week[whole] * 7, unit="D"))
+    weekly = daily.groupby(["store", "item", "date"], as_index=False, sort=True)[TRUE_MEAN].sum()
+    return weekly[["date", "store", "item", TRUE_MEAN]]
+
+
+def _draw(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """Poisson sales around the true mean: one stream per series, consumed in date order (see
+    the module docstring). ``frame`` is sorted by store, item, date."""
+    mean = frame[TRUE_MEAN].to_numpy()
+    sales = np.empty(len(frame), dtype=np.int64)
+    store_col, item_col = frame["store"].to_numpy(), frame["item"].to_numpy()
+    bounds = np.flatnonzero(np.diff(item_col + 1_000_003 * store_col))
     starts = np.r_[0, bounds + 1]
     stops = np.r_[bounds + 1, len(frame)]
-    store_col, item_col = frame["store"].to_numpy(), frame["item"].to_numpy()
     for lo, hi in zip(starts, stops, strict=True):
-        rng = np.random.default_rng([cfg.seed, 3, int(store_col[lo]), int(item_col[lo])])
+        rng = np.random.default_rng([seed, 3, int(store_col[lo]), int(item_col[lo])])
         sales[lo:hi] = rng.poisson(mean[lo:hi])
-    frame["sales"] = sales
-    if with_true_mean:
-        frame[TRUE_MEAN] = mean
-    return frame
+    return sales
 
 
 def last_day(cfg: Synthetic) -> dt.date:

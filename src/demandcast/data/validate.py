@@ -1,33 +1,63 @@
 """Check a loaded table against the contract, then fill gaps: the heart of ``prepare``.
 
-Gap rule: every series is made daily from its own first date to the last date of the whole
-table. A day missing from the export is a day with no sales, so it gets ``sales = 0``; other
-columns of filled days are left empty. Series that stop early therefore read as zero demand
-until the end of the table (a delisted item), which is what a forecast should then say.
+The rules, each with the params key that changes it:
+
+* **Frequency** (``data.frequency``): ``auto`` reads a table as weekly when every date falls on
+  the same weekday, else as daily. Weekly data stays weekly: it is never spread over days.
+* **Returns** (``prepare.negative_sales``): negative sales refuse the file (``refuse``), or
+  count as zero sales (``zero``), or their rows are dropped (``drop``).
+* **Gaps** (``prepare.gaps``, ``prepare.outage_periods``): every series runs from its own first
+  period to the last period of the whole table. A period missing inside a series is a period
+  without sales (0), unless it is part of a run of at least ``outage_periods`` missing periods
+  (default 28 days or 4 weeks): an outage, whose sales are unknown (NaN: not trained on, not
+  averaged into any window, not scored). A series that stops early reads as zero demand until
+  the end (a delisted item), since the periods after its last row are not *inside* it.
+  ``zero`` makes every gap 0, ``missing`` makes every gap unknown.
+* **Short series**: a series with less than ``2 x horizon`` periods plus
+  ``prepare.min_train_days`` of history cannot be evaluated on a holdout; it is still trained
+  on where it has rows, and served. The table is refused only when no series can be evaluated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-from demandcast.data.schema import DATE, SALES, describe_row, plain, series_columns
+from demandcast.config import Params
+from demandcast.data.schema import (
+    DATE,
+    SALES,
+    describe_row,
+    frequency_of,
+    series_columns,
+    with_frequency,
+)
 from demandcast.errors import DataError
+from demandcast.frequency import DAY, WEEK, Frequency
+
+PARAM_NAMES = {"daily": DAY, "weekly": WEEK}
 
 
 @dataclass(frozen=True)
 class Summary:
+    """``reports/prepare.json``."""
+
+    frequency: str  # daily | weekly
     rows_in: int
     rows_out: int
-    days_filled: int
+    negative_sales: int  # rows with sales < 0 in the input
+    negative_rule: str  # what was done with them (prepare.negative_sales)
+    filled_zero: int  # missing periods read as no sales
+    outage: int  # missing periods read as unknown (outages, or every gap under gaps: missing)
     series: int
+    series_not_evaluated: int  # too short for a holdout: trained on and served, not scored
     start: str
     end: str
 
     def as_dict(self) -> dict:
-        return self.__dict__.copy()
+        return asdict(self)
 
 
 def _refuse(
@@ -42,9 +72,13 @@ def _refuse(
 
 
 def validate(
-    frame: pd.DataFrame, source: str, min_history_days: int, date_format: str | None = None
-) -> pd.DataFrame:
-    """Return a copy with parsed dates and numeric sales, or raise :class:`DataError`."""
+    frame: pd.DataFrame,
+    source: str,
+    date_format: str | None = None,
+    negative_sales: str = "refuse",
+) -> tuple[pd.DataFrame, int]:
+    """A copy with parsed dates and numeric sales, returns handled per ``negative_sales``, and
+    the number of negative rows; or :class:`DataError`."""
     if frame.empty:
         raise DataError(f"{source}: the file has a header but no rows")
     keys = series_columns(frame)
@@ -71,7 +105,7 @@ def validate(
             "have a time of day",
             frame,
             bad,
-            "The table must be daily: aggregate to one row per series and day.",
+            "The table must be daily or weekly: aggregate to one row per series and period.",
         )
     out[DATE] = dates.astype("datetime64[ns]")
 
@@ -89,22 +123,29 @@ def validate(
             "are not numbers",
             frame,
             bad,
-            "Sales must be numeric; write 0 for a day without sales.",
+            "Sales must be numeric; write 0 for a period without sales.",
         )
-    bad = (sales < 0).to_numpy()
+    bad = ~np.isfinite(sales.to_numpy(dtype=float))
     if bad.any():
+        raise _refuse(source, SALES, "are infinite", frame, bad, "Sales must be finite numbers.")
+    negative = (sales < 0).to_numpy()
+    if negative.any() and negative_sales == "refuse":
         raise _refuse(
             source,
             SALES,
             "are negative",
             frame,
-            bad,
-            "Sales must be >= 0; net out returns before forecasting demand.",
+            negative,
+            "Sales must be >= 0: net out returns before forecasting demand, or set "
+            "prepare.negative_sales to zero (count them as no sales) or drop (drop those rows).",
         )
-    bad = ~np.isfinite(sales.to_numpy(dtype=float))
-    if bad.any():
-        raise _refuse(source, SALES, "are infinite", frame, bad, "Sales must be finite numbers.")
     out[SALES] = sales.astype("float64")
+    if negative_sales == "zero":
+        out.loc[negative, SALES] = 0.0
+    elif negative_sales == "drop":
+        out = out.loc[~negative]
+        if out.empty:
+            raise DataError(f"{source}: every row has negative sales; nothing is left to forecast")
 
     bad = out.duplicated(subset=[*keys, DATE], keep=False).to_numpy()
     if bad.any():
@@ -112,56 +153,120 @@ def validate(
             source,
             "+".join([*keys, DATE]),
             "are duplicates of another row's series and date",
-            frame,
+            out,
             bad,
-            "Aggregate to one row per series and day.",
+            "Aggregate to one row per series and period.",
         )
+    return out, int(negative.sum())
 
-    span = out.groupby(keys, sort=False)[DATE].agg(["min"])
-    days = (out[DATE].max() - span["min"]).dt.days + 1
-    short = days[days < min_history_days]
-    if len(short):
-        first = short.index[0]
-        first = first if isinstance(first, tuple) else (first,)
-        named = ", ".join(f"{k}={plain(v)!r}" for k, v in zip(keys, first, strict=True))
+
+def detect_frequency(dates: pd.Series, setting: str, source: str) -> Frequency:
+    """The table's period (``data.frequency``: auto | daily | weekly)."""
+    weekdays = pd.DatetimeIndex(dates.drop_duplicates()).dayofweek
+    one_weekday = len(weekdays) > 1 and (weekdays == weekdays[0]).all()
+    if setting == "auto":
+        return WEEK if one_weekday else DAY
+    if setting == "weekly" and not one_weekday:
+        counts = pd.Series(weekdays).value_counts()
         raise DataError(
-            f"{source}: {len(short)} of {len(days)} series have less than {min_history_days} days "
-            f"of history (2 x horizon + prepare.min_train_days); first: {named} with "
-            f"{int(short.iloc[0])} days. Drop those series, or lower horizon / min_train_days."
+            f"{source}: data.frequency is weekly, but the dates fall on {len(counts)} different "
+            "weekdays: a weekly table has one row per series and week, dated on the same "
+            "weekday. Fix the dates, or set data.frequency: auto."
         )
-    return out
+    return PARAM_NAMES[setting]
 
 
-def fill_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Apply the gap rule (module docstring); return the daily table and the days it added."""
+def fill_gaps(
+    frame: pd.DataFrame, freq: Frequency = DAY, gaps: str = "zero", outage_periods: int = 28
+) -> tuple[pd.DataFrame, int, int]:
+    """Apply the gap rule (module docstring); return the table on a full calendar of periods,
+    how many missing periods became 0 and how many became unknown (NaN)."""
     keys = series_columns(frame)
+    frame = frame.sort_values([*keys, DATE], ignore_index=True)
     end = frame[DATE].max()
-    first = frame.groupby(keys, sort=True)[DATE].min()
-    lengths = ((end - first).dt.days + 1).to_numpy()
+    grouped = frame.groupby(keys, sort=True)[DATE]
+    first, last = grouped.min(), grouped.max()
+    lengths = ((end - first).dt.days // freq.days + 1).to_numpy()
     if lengths.sum() == len(frame):
-        return frame.sort_values([*keys, DATE], ignore_index=True), 0
+        return frame, 0, 0
     index = pd.DataFrame({k: np.repeat(first.index.get_level_values(k), lengths) for k in keys})
     offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    index[DATE] = np.repeat(first.to_numpy(), lengths) + pd.to_timedelta(offsets, unit="D")
+    index[DATE] = np.repeat(first.to_numpy(), lengths) + pd.to_timedelta(
+        offsets * freq.days, unit="D"
+    )
     full = index.merge(frame, on=[*keys, DATE], how="left", validate="one_to_one")
-    filled = int(full[SALES].isna().sum())
-    full[SALES] = full[SALES].fillna(0.0)
-    return full, filled
+    missing = full[SALES].isna().to_numpy()
+    if gaps == "zero":
+        unknown = np.zeros(len(full), dtype=bool)
+    elif gaps == "missing":
+        unknown = missing
+    else:  # auto: long runs of missing periods inside a series are outages
+        series = np.repeat(np.arange(len(lengths)), lengths)
+        starts = np.r_[True, (missing[1:] != missing[:-1]) | (series[1:] != series[:-1])]
+        run = np.cumsum(starts) - 1
+        run_length = np.bincount(run)[run]
+        inside = full[DATE].to_numpy() < np.repeat(last.to_numpy(), lengths)
+        unknown = missing & inside & (run_length >= outage_periods)
+    zero = missing & ~unknown
+    full.loc[zero, SALES] = 0.0
+    return full, int(zero.sum()), int(unknown.sum())
+
+
+def min_history(params: Params, freq: Frequency) -> int:
+    """Periods of history a series needs to be evaluated: one horizon of lag, one of holdout,
+    and ``prepare.min_train_days`` to train on."""
+    return 2 * params.horizon + freq.periods(params.prepare.min_train_days)
 
 
 def prepare_table(
-    frame: pd.DataFrame, source: str, min_history_days: int, date_format: str | None = None
+    frame: pd.DataFrame, source: str, params: Params, *, require_evaluable: bool = True
 ) -> tuple[pd.DataFrame, Summary]:
-    checked = validate(frame, source, min_history_days, date_format)
-    full, filled = fill_gaps(checked)
-    canonical = [DATE, *series_columns(full), SALES]
+    """The prepared table (its frequency in ``attrs``) and ``reports/prepare.json``.
+
+    ``require_evaluable``: refuse the table when no series is long enough for a holdout (the
+    ``prepare`` stage); the drift stage reads today's data without that rule."""
+    checked, negative = validate(
+        frame, source, params.data.date_format, params.prepare.negative_sales
+    )
+    freq = detect_frequency(checked[DATE], params.data.frequency, source)
+    outage_periods = params.prepare.outage_periods or freq.periods(28)
+    full, zero, unknown = fill_gaps(checked, freq, params.prepare.gaps, outage_periods)
+    keys = series_columns(full)
+    canonical = [DATE, *keys, SALES]
     full = full[canonical + [c for c in full.columns if c not in canonical]]
+    full = with_frequency(full, freq)
+
+    span = (full[DATE].max() - full.groupby(keys, sort=False)[DATE].min()).dt.days
+    periods = span // freq.days + 1
+    needed = min_history(params, freq)
+    short = periods[periods < needed]
+    if require_evaluable and len(short) == len(periods):
+        longest = int(periods.max())
+        raise DataError(
+            f"{source}: no series has the {needed} {freq.name}s of history an evaluation needs "
+            f"(2 x horizon + prepare.min_train_days); the longest has {longest}. Lower horizon "
+            "or prepare.min_train_days, or add history."
+        )
     summary = Summary(
+        frequency="weekly" if freq == WEEK else "daily",
         rows_in=len(frame),
         rows_out=len(full),
-        days_filled=filled,
-        series=int(full.groupby(series_columns(full)).ngroups),
+        negative_sales=negative,
+        negative_rule=params.prepare.negative_sales,
+        filled_zero=zero,
+        outage=unknown,
+        series=len(periods),
+        series_not_evaluated=len(short),
         start=str(full[DATE].min().date()),
         end=str(full[DATE].max().date()),
     )
     return full, summary
+
+
+def evaluable_series(prepared: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """The keys of the series long enough to be evaluated (see :func:`min_history`)."""
+    keys = series_columns(prepared)
+    freq = frequency_of(prepared)
+    first = prepared.groupby(keys, sort=False)[DATE].min()
+    periods = (prepared[DATE].max() - first).dt.days // freq.days + 1
+    return first[periods >= min_history(params, freq)].index.to_frame(index=False)

@@ -33,7 +33,7 @@ def run(params: Params, args: argparse.Namespace) -> int | None:
     raw, source = load_raw(params)
     # Today's data, not data/prepared.parquet (that is the last training's). No minimum
     # history: a series too new to train on is reported as new, not refused.
-    prepared, _ = prepare_table(raw, source, 1, params.data.date_format)
+    prepared, _ = prepare_table(raw, source, params, require_evaluable=False)
     deployed, evaluation = (bundle.read(MODELS / name) for name in ("serving", "eval"))
     baseline = Metrics.read(METRICS).holdout
     report, snapshot = drift.assess(prepared, deployed, evaluation, baseline, params)

@@ -10,6 +10,8 @@ import pandas as pd
 
 from demandcast import bundle
 from demandcast.config import Params
+from demandcast.data.validate import evaluable_series
+from demandcast.errors import DataError
 from demandcast.evaluate import holdout_frame, plot_tables, report
 from demandcast.files import atomic_path, write_text
 from demandcast.stages.common import METRICS, MODELS, PLOTS, PREPARED
@@ -21,8 +23,20 @@ log = logging.getLogger("demandcast")
 def run(params: Params, args: argparse.Namespace) -> None:
     prepared = pd.read_parquet(PREPARED)
     model = bundle.read(MODELS / "eval")
-    frame = holdout_frame(prepared, model)
-    metrics = report(frame, model.meta.series_keys, params.evaluate.intermittent_zero_share)
+    weight = params.evaluate.weight
+    if weight is not None and weight.column not in prepared.columns:
+        raise DataError(
+            f"evaluate.weight.column {weight.column!r} is not a column of the data; it has "
+            f"{list(prepared.columns)}"
+        )
+    series = evaluable_series(prepared, params)
+    carry = (weight.column,) if weight is not None else ()
+    try:
+        frame = holdout_frame(prepared, model, series, carry)
+        zero_share = params.evaluate.intermittent_zero_share
+        metrics = report(frame, model.meta.series_keys, zero_share, weight)
+    except ValueError as exc:  # no known sales in the holdout; a weight column not a flag
+        raise DataError(f"evaluate: {exc}") from None
     importance = model.booster.get_score(importance_type="total_gain")
     for name, table in plot_tables(frame, importance, params.evaluate.plot_top_features).items():
         with atomic_path(PLOTS / name) as tmp:

@@ -19,18 +19,33 @@ log = logging.getLogger("demandcast")
 def run(params: Params, args: argparse.Namespace) -> None:
     raw, source = load_raw(params)
     log.info("prepare: read %d rows from %s", len(raw), source)
-    prepared, summary = prepare_table(raw, source, params.min_history_days, params.data.date_format)
+    prepared, summary = prepare_table(raw, source, params)
     write_parquet(prepared, PREPARED)
     write_json(PREPARE_REPORT, summary.as_dict())
     log.info(
-        "prepare: %d series, %s .. %s, %d rows (%d missing days filled with 0) -> %s",
+        "prepare: %d %s series, %s .. %s, %d rows (missing periods: %d read as no sales, "
+        "%d as unknown (outages)) -> %s",
         summary.series,
+        summary.frequency,
         summary.start,
         summary.end,
         summary.rows_out,
-        summary.days_filled,
+        summary.filled_zero,
+        summary.outage,
         PREPARED,
     )
+    if summary.negative_sales:
+        log.info(
+            "prepare: %d rows with negative sales (returns): %s (prepare.negative_sales)",
+            summary.negative_sales,
+            "counted as no sales" if summary.negative_rule == "zero" else "dropped",
+        )
+    if summary.series_not_evaluated:
+        log.info(
+            "prepare: %d series are too short for a holdout: trained on and served, not "
+            "evaluated (2 x horizon + prepare.min_train_days)",
+            summary.series_not_evaluated,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
