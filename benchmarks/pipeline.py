@@ -6,6 +6,8 @@ processes run one at a time), from getrusage(RUSAGE_CHILDREN).
 
     python benchmarks/pipeline.py              # the default data: 10 stores x 50 items x 5 years
     python benchmarks/pipeline.py --scale 10   # 50 stores x 100 items: 5,000 series, 9.1 M rows
+    python benchmarks/pipeline.py --weekly     # the same sales as one row per series and week,
+                                               # forecast 13 weeks ahead
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ def sh(cmd: list[str], cwd: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, choices=sorted(SCALES), default=1)
+    parser.add_argument(
+        "--weekly", action="store_true", help="weekly synthetic data, horizon 13 weeks"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch repository")
     args = parser.parse_args()
 
@@ -47,6 +52,9 @@ def main() -> None:
     (repo / "data" / "raw").mkdir(parents=True)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["synthetic"]["stores"], params["data"]["synthetic"]["items"] = SCALES[args.scale]
+    if args.weekly:
+        params["data"]["synthetic"]["frequency"] = "weekly"
+        params["horizon"] = 13
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     for cmd in (
         ["git", "init", "-q"],
@@ -62,7 +70,8 @@ def main() -> None:
     prepared = json.loads((repo / "reports" / "prepare.json").read_text())
     ratio = metrics["holdout"]["smape"] / metrics["oracle"]["smape"]
     print(
-        f"data: {prepared['series']} series x {prepared['rows_out'] // prepared['series']} days "
+        f"data: {prepared['series']} series x {prepared['rows_out'] // prepared['series']} "
+        f"{'weeks' if prepared['frequency'] == 'weekly' else 'days'} "
         f"= {prepared['rows_out']:,} rows; {os.cpu_count()} cores"
     )
     print(f"dvc repro, clean cache: {full:.1f} s")

@@ -1,11 +1,17 @@
-"""Shared fixtures: small synthetic configurations that run in seconds."""
+"""Shared fixtures and helpers: small synthetic configurations that run in seconds, and scratch
+repositories for end-to-end `dvc repro` runs."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from demandcast.config import Params
 from demandcast.data import synthetic
@@ -35,3 +41,37 @@ def small_prepared(small_params: Params) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def small_features(small_params: Params, small_prepared: pd.DataFrame) -> pd.DataFrame:
     return build(small_prepared, small_params.horizon, small_params.features)
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def merged(base: dict, overrides: dict) -> dict:
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) and base.get(key) else value
+    return out
+
+
+def scratch_repo(tmp: Path, params: dict) -> Path:
+    """A git + DVC repository with this project's pipeline; ``params`` override params.yaml."""
+    repo = tmp / "repo"
+    shutil.copytree(ROOT / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    (repo / "data" / "raw").mkdir(parents=True)
+    (repo / "data" / "raw" / ".gitkeep").touch()
+    write_params(repo, params)
+    run(["git", "init", "-q"], repo)
+    run(["dvc", "init", "-q"], repo)
+    run(["dvc", "config", "core.analytics", "false"], repo)
+    return repo
+
+
+def write_params(repo: Path, overrides: dict) -> None:
+    defaults = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (repo / "params.yaml").write_text(yaml.safe_dump(merged(defaults, overrides)))

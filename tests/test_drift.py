@@ -19,8 +19,7 @@ from demandcast.evaluate import holdout_frame, report
 from demandcast.frequency import DAY as DAILY
 from demandcast.metrics import Holdout
 from demandcast.model import train_bundles
-from tests.conftest import SMALL
-from tests.test_pipeline import merged, run, scratch_repo
+from tests.conftest import SMALL, merged, run, scratch_repo
 
 DAY = pd.Timedelta(days=1)
 

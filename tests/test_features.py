@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 
 from demandcast.config import FeatureParams
+from demandcast.data import synthetic
+from demandcast.data.validate import prepare_table
 from demandcast.features import (
     LOG_LEVEL,
     _Cumulative,
@@ -129,3 +131,25 @@ def test_weekly_frequency_steps_in_weeks():
     # the mean of the 4 weeks ending 4 weeks before week t is the mean of sales t-7 .. t-4
     row = feats.set_index("date").loc[dates[100]]
     assert row["r_mean_4"] * np.exp(row[LOG_LEVEL]) == pytest.approx(np.mean([93, 94, 95, 96]))
+
+
+def test_no_weekly_feature_reads_a_sale_newer_than_the_horizon_in_weeks(small_params):
+    cfg = small_params.data.synthetic.model_copy(update={"frequency": "weekly", "days": 7 * 120})
+    params = small_params.model_copy(update={"horizon": 6})
+    prepared, summary = prepare_table(synthetic.generate(cfg), "weekly", params)
+    assert summary.frequency == "weekly"
+    h, week = params.horizon, pd.Timedelta(weeks=1)
+    cutoff = prepared["date"].max() - h * week
+    scrambled = prepared.copy()
+    after = scrambled["date"] > cutoff
+    scrambled.loc[after, "sales"] = np.random.default_rng(0).integers(0, 10_000, after.sum())
+    original = build(prepared, h, params.features)
+    changed = build(scrambled, h, params.features)
+    steps = original.groupby(["store", "item"])["date"].diff().dropna()
+    assert (steps == week).all()  # weekly rows, never spread over days
+    window = original["date"] <= cutoff + h * week
+    cols = [spec.name for spec in declared(original)]
+    pd.testing.assert_frame_equal(original.loc[window, cols], changed.loc[window, cols])
+    beyond = ~window & original["log_level"].notna()
+    assert not np.allclose(original.loc[beyond, LOG_LEVEL], changed.loc[beyond, LOG_LEVEL])
+    assert {"r_last_year_day", "r_last_year_month", "r_mean_4", "r_mean_13"} <= set(cols)

@@ -1,5 +1,6 @@
 """Training: determinism, the bundle and its metadata."""
 
+import datetime as dt
 import json
 
 import numpy as np
@@ -7,6 +8,9 @@ import pandas as pd
 import pytest
 
 from demandcast import bundle
+from demandcast.data import synthetic
+from demandcast.data.validate import prepare_table
+from demandcast.features import build
 from demandcast.model import fit, train_bundles
 
 
@@ -74,3 +78,23 @@ def test_corrupt_bundle_is_refused(trained, tmp_path):
     np.save(broken / bundle.FORECAST_FILE, np.zeros((3, 2), dtype=np.float32))
     with pytest.raises(ValueError, match="does not match metadata"):
         bundle.read(broken)
+
+
+def test_a_new_series_is_served_from_its_fallback_level(small_params, tmp_path):
+    """Items launched 10 days before the end: too new to evaluate, still trained on where
+    they can be and served, at the level of the sales they have had."""
+    cfg = small_params.data.synthetic
+    launch = synthetic.last_day(cfg) - dt.timedelta(days=9)
+    with_new = cfg.model_copy(update={"new_items": 1, "new_items_start": launch})
+    prepared, summary = prepare_table(synthetic.generate(with_new), "t", small_params)
+    assert summary.series == 15 and summary.series_not_evaluated == 3
+    features = build(prepared, small_params.horizon, small_params.features)
+    metas = train_bundles(features, small_params, tmp_path)
+    assert [5] not in [s[1:] for s in metas["eval"].series]  # not in the holdout model
+    serving = bundle.read(tmp_path / "serving")
+    grid = serving.grid()[:, :, 0]
+    new = [i for i, s in enumerate(serving.meta.series) if s[1] == 5]
+    assert len(new) == 3 and np.isfinite(grid).all()
+    truth = prepared[prepared["item"] == 5].groupby("store")["true_mean"].mean().to_numpy()
+    forecast = grid[new].mean(axis=1)
+    assert (forecast > 0.5 * truth).all() and (forecast < 2 * truth).all(), (forecast, truth)

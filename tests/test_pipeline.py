@@ -3,54 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from tests.conftest import ROOT, SMALL
+from tests.conftest import SMALL, merged, run, scratch_repo, write_params
 
 pytestmark = pytest.mark.slow
-
-
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def merged(base: dict, overrides: dict) -> dict:
-    out = dict(base)
-    for key, value in overrides.items():
-        out[key] = merged(base[key], value) if isinstance(value, dict) and base.get(key) else value
-    return out
-
-
-def scratch_repo(tmp: Path, params: dict) -> Path:
-    """A git + DVC repository with this project's pipeline; ``params`` override params.yaml."""
-    repo = tmp / "repo"
-    shutil.copytree(ROOT / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
-    (repo / "data" / "raw").mkdir(parents=True)
-    (repo / "data" / "raw" / ".gitkeep").touch()
-    write_params(repo, params)
-    run(["git", "init", "-q"], repo)
-    run(["dvc", "init", "-q"], repo)
-    run(["dvc", "config", "core.analytics", "false"], repo)
-    return repo
-
-
-def write_params(repo: Path, overrides: dict) -> None:
-    defaults = yaml.safe_load((ROOT / "params.yaml").read_text())
-    (repo / "params.yaml").write_text(yaml.safe_dump(merged(defaults, overrides)))
 
 
 def test_repro_on_small_synthetic_data(tmp_path):

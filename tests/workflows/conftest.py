@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SMALL
-from tests.test_pipeline import merged, run, scratch_repo
+from tests.conftest import ROOT, SMALL, merged, run, scratch_repo
 
 # SMALL with fewer series and days: enough for every stage, drift and the gate, and quick
 TINY = merged(SMALL, {"data": {"synthetic": {"stores": 2, "items": 3, "days": 200}}})

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_pipeline import scratch_repo, write_params
+from tests.conftest import ROOT, scratch_repo, write_params
 from tests.workflows import fakes
 from tests.workflows.conftest import GIT_ENV, TINY, run_env
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from demandcast.api.app import create_app
 from demandcast.api.settings import Settings
-from tests.test_pipeline import merged
+from tests.conftest import merged
 from tests.workflows.conftest import TINY, Project, clone, make_project, run_env
 
 pytestmark = pytest.mark.slow
