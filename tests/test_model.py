@@ -73,10 +73,10 @@ def test_corrupt_bundle_is_refused(trained, tmp_path):
     out, _ = trained
     broken = tmp_path / "broken"
     broken.mkdir()
-    for name in (bundle.MODEL_FILE, bundle.META_FILE):
+    for name in (bundle.MODEL_FILE, bundle.META_FILE, bundle.MANIFEST_FILE):
         (broken / name).write_bytes((out / "serving" / name).read_bytes())
     np.save(broken / bundle.FORECAST_FILE, np.zeros((3, 2), dtype=np.float32))
-    with pytest.raises(ValueError, match="does not match metadata"):
+    with pytest.raises(bundle.BundleError, match=r"forecast\.npy: its sha256 differs"):
         bundle.read(broken)
 
 

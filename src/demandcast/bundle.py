@@ -6,7 +6,13 @@ A bundle is a directory holding
 * ``metadata.json`` - version, cutoff, frequency, horizon, the feature registry, series keys,
   the outputs, hashes (see :class:`Meta`);
 * ``forecast.npy``  - float32 features of the ``horizon`` periods after the cutoff for every
-  series, series-major then period (row ``s * horizon + d`` is series ``s``, period ``d + 1``).
+  series, series-major then period (row ``s * horizon + d`` is series ``s``, period ``d + 1``);
+* ``manifest.json`` - the sha256 of each of those files, the booster's input names and the
+  base-margin column: :func:`read` verifies all of it and refuses a bundle whose files were
+  changed, or mixed from two bundles, naming the file.
+
+The model version hashes the contents of all three files (the metadata without the version
+itself), so no two different bundles share a version.
 
 The forecast itself is a grid ``(series, horizon, outputs)``: :meth:`Bundle.grid`. Its outputs
 are named in ``Meta.outputs`` (``["mean"]``: expected sales), so a new output (a quantile) is an
@@ -17,8 +23,10 @@ params.yaml, no training code. This module is deliberately that small so the API
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +38,7 @@ from demandcast.frequency import Frequency, from_dict
 
 FORMAT = 2  # 2: frequency, horizon in periods, the feature registry, outputs
 MODEL_FILE, META_FILE, FORECAST_FILE = "model.ubj", "metadata.json", "forecast.npy"
+MANIFEST_FILE = "manifest.json"
 MEAN = "mean"  # the output holding expected sales
 
 Kind = Literal["calendar", "sales", "covariate", "attribute", "encoding"]
@@ -104,9 +113,49 @@ class Bundle:
         return self.predict(self.forecast).reshape(n, horizon, len(self.meta.outputs))
 
 
-def model_version(cutoff: dt.date, model_bytes: bytes) -> str:
-    """``YYYYMMDD-<8 hex>``: the cutoff, then the hash of the model bytes."""
-    return f"{cutoff:%Y%m%d}-{hashlib.sha256(model_bytes).hexdigest()[:8]}"
+class BundleError(ValueError):
+    """A bundle that is incomplete, inconsistent or tampered with; the message names the file."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _forecast_bytes(forecast: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(forecast, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _meta_bytes(meta: Meta) -> bytes:
+    return (json.dumps(meta.as_dict(), indent=1) + "\n").encode()
+
+
+def model_version(meta: Meta, model_bytes: bytes, forecast_bytes: bytes) -> str:
+    """``YYYYMMDD-<8 hex>``: the cutoff, then a hash of the model, its frozen forecast features
+    and its metadata (all of it but the version)."""
+    unversioned = _meta_bytes(dataclasses.replace(meta, model_version=""))
+    digest = hashlib.sha256()
+    for part in (model_bytes, forecast_bytes, unversioned):
+        digest.update(_sha256(part).encode())
+    return f"{meta.cutoff:%Y%m%d}-{digest.hexdigest()[:8]}"
+
+
+def versioned(meta: Meta, model_bytes: bytes, forecast: np.ndarray) -> Meta:
+    """``meta`` with the version of this exact content (see :func:`model_version`)."""
+    version = model_version(meta, model_bytes, _forecast_bytes(forecast))
+    return dataclasses.replace(meta, model_version=version)
+
+
+def _manifest(meta: Meta, files: dict[str, bytes]) -> dict[str, Any]:
+    names = meta.feature_names
+    return {
+        "format": FORMAT,
+        "model_version": meta.model_version,
+        "files": {name: _sha256(data) for name, data in files.items()},
+        "booster_features": [n for n in names if n != meta.base_margin],
+        "base_margin_column": names.index(meta.base_margin),
+    }
 
 
 def write(directory: Path, model_bytes: bytes, meta: Meta, forecast: np.ndarray) -> None:
@@ -114,10 +163,15 @@ def write(directory: Path, model_bytes: bytes, meta: Meta, forecast: np.ndarray)
     expected = (len(meta.series) * meta.horizon, len(meta.features))
     if forecast.shape != expected:
         raise ValueError(f"forecast features have shape {forecast.shape}, expected {expected}")
+    forecast_bytes = _forecast_bytes(forecast)
+    if model_version(meta, model_bytes, forecast_bytes) != meta.model_version:
+        raise ValueError("meta.model_version does not match the content: use bundle.versioned")
+    files = {MODEL_FILE: model_bytes, META_FILE: _meta_bytes(meta), FORECAST_FILE: forecast_bytes}
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / MODEL_FILE).write_bytes(model_bytes)
-    (directory / META_FILE).write_text(json.dumps(meta.as_dict(), indent=1) + "\n")
-    np.save(directory / FORECAST_FILE, forecast.astype(np.float32), allow_pickle=False)
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    manifest = json.dumps(_manifest(meta, files), indent=1) + "\n"
+    (directory / MANIFEST_FILE).write_text(manifest)
 
 
 def read_meta(directory: Path | str) -> Meta:
@@ -125,36 +179,74 @@ def read_meta(directory: Path | str) -> Meta:
     raw = json.loads(path.read_text())
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else None
-        raise ValueError(
+        raise BundleError(
             f"{path}: bundle format {found!r}, this code reads {FORMAT}: retrain (dvc repro)"
         )
     try:
         return Meta.from_dict(raw)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: metadata does not fit bundle format {FORMAT}: {exc}") from None
+        raise BundleError(f"{path}: metadata does not fit bundle format {FORMAT}: {exc}") from None
 
 
 def read(directory: Path | str) -> Bundle:
-    """Load a :class:`Bundle`; raises ``ValueError`` on any inconsistency."""
+    """Load a :class:`Bundle`, verified against its manifest; :class:`BundleError` (a
+    ``ValueError``) naming the file on any inconsistency."""
     import xgboost as xgb
 
     directory = Path(directory)
+    manifest = _read_manifest(directory)
+    files = {}
+    for name in (MODEL_FILE, META_FILE, FORECAST_FILE):
+        data = (directory / name).read_bytes()
+        if _sha256(data) != manifest["files"].get(name):
+            raise BundleError(
+                f"{directory / name}: its sha256 differs from {MANIFEST_FILE}: the file was "
+                "changed or comes from another bundle"
+            )
+        files[name] = data
     meta = read_meta(directory)
+    if model_version(meta, files[MODEL_FILE], files[FORECAST_FILE]) != meta.model_version:
+        raise BundleError(
+            f"{directory}: the files do not make model {meta.model_version}: the bundle was "
+            "changed (its manifest too)"
+        )
+    if manifest.get("model_version") != meta.model_version:
+        raise BundleError(f"{directory / MANIFEST_FILE}: belongs to another model version")
     booster = xgb.Booster()
-    booster.load_model(bytearray((directory / MODEL_FILE).read_bytes()))
-    forecast = np.load(directory / FORECAST_FILE, allow_pickle=False)
+    booster.load_model(bytearray(files[MODEL_FILE]))
+    forecast = np.load(io.BytesIO(files[FORECAST_FILE]), allow_pickle=False)
     if forecast.shape != (len(meta.series) * meta.horizon, len(meta.features)):
-        raise ValueError(
-            f"{directory}: forecast.npy shape {forecast.shape} does not match metadata"
+        raise BundleError(
+            f"{directory / FORECAST_FILE}: shape {forecast.shape} does not match the metadata"
         )
-    if booster.num_features() != len(meta.features) - 1:  # minus the base margin column
-        raise ValueError(
-            f"{directory}: model expects {booster.num_features()} features, "
-            f"metadata lists {len(meta.features) - 1} (+ base margin)"
+    expected = _manifest(meta, files)
+    if booster.feature_names != expected["booster_features"]:
+        raise BundleError(
+            f"{directory / MODEL_FILE}: the booster's inputs {booster.feature_names} are not "
+            f"the metadata's {expected['booster_features']}"
         )
+    if manifest.get("base_margin_column") != expected["base_margin_column"]:
+        raise BundleError(f"{directory / MANIFEST_FILE}: base-margin column does not match")
     if meta.outputs != [MEAN]:
-        raise ValueError(f"{directory}: outputs {meta.outputs}; this code computes {[MEAN]}")
+        raise BundleError(f"{directory}: outputs {meta.outputs}; this code computes {[MEAN]}")
     return Bundle(booster, meta, forecast)
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BundleError(f"{path}: missing: not a complete bundle (retrain: dvc repro)") from None
+    except ValueError as exc:
+        raise BundleError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise BundleError(f"{path}: not a bundle manifest")
+    if manifest.get("format") != FORMAT:
+        raise BundleError(
+            f"{path}: bundle format {manifest.get('format')!r}, this code reads {FORMAT}"
+        )
+    return manifest
 
 
 def predict(booster: Any, meta: Meta, features: np.ndarray) -> np.ndarray:

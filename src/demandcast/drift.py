@@ -277,7 +277,8 @@ def assess(
     unseen = new_series(prepared, meta)
     match = inputs_match(future, meta, scored.forecast)
 
-    reasons = findings(data, concept, current_days.periods, unseen, match, params.drift)
+    days_seen = current_days.periods * freq.days  # drift.min_days counts days, any frequency
+    reasons = findings(data, concept, days_seen, unseen, match, params.drift)
     notes = []
     if holdout:
         notes.append(
@@ -291,10 +292,10 @@ def assess(
             "history too short for a reference 52 weeks earlier with complete features: the "
             "reference is the days just before the cutoff, so seasonal change can read as drift"
         )
-    if current_days.periods < params.drift.min_days:
+    if days_seen < params.drift.min_days:
         notes.append(
             f"concept drift is judged from {params.drift.min_days} days of new sales; "
-            f"{current_days.periods} so far"
+            f"{days_seen} so far"
         )
     return {
         "drift_detected": bool(reasons),

@@ -98,7 +98,7 @@ def fit(
     if series.empty:
         raise ValueError(f"no series has {horizon} forecast rows after {cutoff.date()}")
     meta = bundle.Meta(
-        model_version=bundle.model_version(cutoff.date(), model_bytes),
+        model_version="",  # set below from the content: bundle.versioned
         trained_through=str(cutoff.date()),
         frequency=freq,
         horizon=horizon,
@@ -112,7 +112,8 @@ def fit(
         data_hash=data_hash(features.loc[train_rows, [*keys, DATE, SALES]]),
         xgboost_version=xgb.__version__,
     )
-    return model_bytes, meta, future[columns].to_numpy(np.float32)
+    forecast = future[columns].to_numpy(np.float32)
+    return model_bytes, bundle.versioned(meta, model_bytes, forecast), forecast
 
 
 def forecast_rows(frame: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:

@@ -1,0 +1,90 @@
+"""The bundle refuses any file changed after training, or mixed from two bundles, naming it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from demandcast import bundle
+from demandcast.model import train_bundles
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory, small_params, small_features):
+    out = tmp_path_factory.mktemp("models")
+    train_bundles(small_features, small_params, out)
+    return out
+
+
+@pytest.fixture
+def copy(bundles, tmp_path):
+    target = tmp_path / "serving"
+    shutil.copytree(bundles / "serving", target)
+    return target
+
+
+def test_an_intact_bundle_reads_and_its_version_covers_every_file(bundles):
+    model = bundle.read(bundles / "serving")
+    manifest = json.loads((bundles / "serving" / bundle.MANIFEST_FILE).read_text())
+    assert manifest["model_version"] == model.meta.model_version
+    assert set(manifest["files"]) == {bundle.MODEL_FILE, bundle.META_FILE, bundle.FORECAST_FILE}
+    assert manifest["booster_features"] == model.meta.feature_names[:-1]
+    assert manifest["base_margin_column"] == len(model.meta.features) - 1
+    # the two bundles differ in every file, so in their versions
+    assert bundle.read(bundles / "eval").meta.model_version != model.meta.model_version
+
+
+@pytest.mark.parametrize("name", [bundle.MODEL_FILE, bundle.META_FILE, bundle.FORECAST_FILE])
+def test_a_file_from_the_other_bundle_is_refused(bundles, copy, name):
+    shutil.copy(bundles / "eval" / name, copy / name)
+    with pytest.raises(bundle.BundleError, match=f"{name}: its sha256 differs"):
+        bundle.read(copy)
+
+
+def test_moving_the_base_margin_in_the_metadata_is_refused_even_with_a_new_manifest(copy):
+    meta = json.loads((copy / bundle.META_FILE).read_text())
+    meta["features"][0], meta["features"][-1] = meta["features"][-1], meta["features"][0]
+    meta["base_margin"] = meta["features"][-1]["name"]
+    (copy / bundle.META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(bundle.BundleError, match=r"metadata\.json: its sha256 differs"):
+        bundle.read(copy)
+    # a forger who also rewrites the manifest's hashes still does not make the same version
+    manifest = json.loads((copy / bundle.MANIFEST_FILE).read_text())
+    manifest["files"][bundle.META_FILE] = bundle._sha256((copy / bundle.META_FILE).read_bytes())
+    (copy / bundle.MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(bundle.BundleError, match="do not make model"):
+        bundle.read(copy)
+
+
+def test_renamed_features_are_refused(copy):
+    meta = json.loads((copy / bundle.META_FILE).read_text())
+    meta["features"][0]["name"] = "renamed"
+    loaded = bundle.Meta.from_dict(meta)
+    model = bundle.read(copy.parent / "serving")
+    model_bytes = (copy / bundle.MODEL_FILE).read_bytes()
+    # a consistently re-versioned bundle whose metadata names other inputs than the booster
+    bundle.write(
+        copy, model_bytes, bundle.versioned(loaded, model_bytes, model.forecast), model.forecast
+    )
+    with pytest.raises(bundle.BundleError, match="booster's inputs"):
+        bundle.read(copy)
+
+
+def test_a_missing_or_foreign_manifest_is_refused(bundles, copy):
+    shutil.copy(bundles / "eval" / bundle.MANIFEST_FILE, copy / bundle.MANIFEST_FILE)
+    with pytest.raises(bundle.BundleError, match="sha256 differs"):
+        bundle.read(copy)
+    (copy / bundle.MANIFEST_FILE).unlink()
+    with pytest.raises(bundle.BundleError, match=r"manifest\.json: missing"):
+        bundle.read(copy)
+
+
+def test_forecast_values_changed_in_place_are_refused(copy):
+    forecast = np.load(copy / bundle.FORECAST_FILE)
+    forecast[0, 0] += 1
+    np.save(copy / bundle.FORECAST_FILE, forecast)
+    with pytest.raises(bundle.BundleError, match=r"forecast\.npy: its sha256 differs"):
+        bundle.read(copy)
