@@ -123,12 +123,11 @@ def _query_key(text: str, known: frozenset) -> object:
 
 
 def locate_days(model: Model, start: dt.date | None, days: int | None) -> range:
-    """Grid columns of ``days`` days from ``start`` (default: the whole horizon)."""
-    first: int | None = 0
-    if start is not None:
-        first = model.period_of(start)
-        if first is None or not 0 <= first < model.horizon:
-            raise invalid([problem("start", str(date_issue(model, start)))])
+    """Grid columns of ``days`` periods from ``start`` (default: the whole horizon)."""
+    first = 0 if start is None else model.period_of(start)
+    if first is None or not 0 <= first < model.horizon:
+        assert start is not None  # period 0 is always in the horizon
+        raise invalid([problem("start", str(date_issue(model, start)))])
     count = model.horizon - first if days is None else days
     if first + count > model.horizon:
         begin = model.date_of(first)
