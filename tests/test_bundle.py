@@ -88,3 +88,34 @@ def test_forecast_values_changed_in_place_are_refused(copy):
     np.save(copy / bundle.FORECAST_FILE, forecast)
     with pytest.raises(bundle.BundleError, match=r"forecast\.npy: its sha256 differs"):
         bundle.read(copy)
+
+
+@pytest.mark.parametrize("dispersion", [np.inf, 2.0, 20.0])
+def test_count_quantiles_are_calibrated_for_slow_and_fast_sellers(dispersion):
+    """Sales drawn from the distribution the ranges assume fall inside P10..P90 80% of the
+    time and below P50 half of the time, from 0.05 to 500 a day (counted with the continuity
+    spread, as evaluate does)."""
+    rng = np.random.default_rng(1)
+    for mean in (0.05, 0.5, 3.0, 20.0, 500.0):
+        mu = np.full(40_000, mean)
+        if np.isinf(dispersion):
+            y = rng.poisson(mu)
+        else:
+            y = rng.negative_binomial(dispersion, dispersion / (dispersion + mu))
+        q = bundle.count_quantiles(mu, np.full(len(mu), dispersion), [0.1, 0.5, 0.9])
+        assert (q >= 0).all() and (q[:, 0] <= q[:, 1]).all() and (q[:, 1] <= q[:, 2]).all()
+        inside = bundle.spread_inside(y, q[:, 0], q[:, 2]).mean()
+        below = bundle.spread_inside(y, np.zeros(len(y)), q[:, 1]).mean()
+        assert abs(inside - 0.8) < 0.01 and abs(below - 0.5) < 0.01, (mean, inside, below)
+
+
+def test_large_counts_use_an_approximation_that_meets_the_exact_quantiles():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    mean = np.array([1_200.0, 20_000.0])
+    for r in (np.inf, 5.0):
+        q = bundle.count_quantiles(mean, np.full(2, r), [0.1, 0.5, 0.9])
+        if np.isinf(r):
+            exact = scipy_stats.poisson.ppf([[0.1, 0.5, 0.9]], mean[:, None])
+        else:
+            exact = scipy_stats.nbinom.ppf([[0.1, 0.5, 0.9]], r, r / (r + mean[:, None]))
+        np.testing.assert_allclose(q, exact, rtol=0.01)

@@ -35,7 +35,7 @@ def production(small_prepared, small_params, cutoff):
     known = small_prepared[small_prepared[DATE] <= cutoff]
     features = build(known, small_params.horizon, small_params.features)
     model_bytes, meta, forecast = fit(features, cutoff, small_params)
-    return bundle.Bundle(gate._booster(model_bytes), meta, forecast)
+    return bundle.Bundle(bundle.load_booster(model_bytes), meta, forecast)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_a_better_recipe_passes(small_prepared, small_features, small_params, de
     known = small_prepared[small_prepared[DATE] <= cutoff]
     weak = with_train(n_estimators=2, max_depth=1, learning_rate=0.05)
     model_bytes, meta, forecast = fit(build(known, 14, weak.features), cutoff, weak)
-    weak_production = bundle.Bundle(gate._booster(model_bytes), meta, forecast)
+    weak_production = bundle.Bundle(bundle.load_booster(model_bytes), meta, forecast)
     verdict = gate.judge(small_prepared, small_features, weak_production, deployable, small_params)
     assert verdict.passed
     assert verdict.candidate.metrics["smape"] < verdict.production.metrics["smape"]

@@ -11,7 +11,7 @@ from demandcast import bundle
 from demandcast.data import synthetic
 from demandcast.data.validate import prepare_table
 from demandcast.features import build
-from demandcast.model import fit, train_bundles
+from demandcast.model import calibrate, fit, train_bundles
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +44,19 @@ def test_bundle_round_trip_and_metadata(trained, small_params):
     assert meta == metas["serving"]
     assert meta.series_keys == ["store", "item"] and len(meta.series) == 12
     assert meta.series[0] == [1, 1] and meta.horizon == small_params.horizon
-    assert meta.frequency.name == "day" and meta.outputs == ["mean"]
+    assert meta.frequency.name == "day" and meta.outputs == ["mean", "p10", "p50", "p90"]
+    assert meta.quantiles == [0.1, 0.5, 0.9] and len(meta.dispersion) == 2  # 14 days: 2 weeks
     assert forecast.shape == (12 * small_params.horizon, len(meta.features))
     assert meta.base_margin == "log_level" and meta.feature_names[-1] == "log_level"
     kinds = {f.name: (f.kind, f.monitored) for f in meta.features}
     assert kinds["dayofweek"] == ("calendar", False) and kinds["store_enc"] == ("encoding", False)
     assert kinds["r_mean_28"] == ("sales", True)
     grid = loaded.grid()
-    assert grid.shape == (12, small_params.horizon, 1) and (grid > 0).all()
+    assert grid.shape == (12, small_params.horizon, 4) and (grid[:, :, 0] > 0).all()
     preds = bundle.predict_mean(loaded.booster, meta, forecast)
     np.testing.assert_array_equal(preds, grid[:, :, 0].ravel())
+    low, median, high = grid[:, :, 1], grid[:, :, 2], grid[:, :, 3]
+    assert (low <= median).all() and (median <= high).all() and (low < high).all()
     raw = json.loads((out / "serving" / "metadata.json").read_text())
     for key in (
         "model_version",
@@ -98,3 +101,16 @@ def test_a_new_series_is_served_from_its_fallback_level(small_params, tmp_path):
     truth = prepared[prepared["item"] == 5].groupby("store")["true_mean"].mean().to_numpy()
     forecast = grid[new].mean(axis=1)
     assert (forecast > 0.5 * truth).all() and (forecast < 2 * truth).all(), (forecast, truth)
+
+
+def test_calibrate_recovers_the_dispersion_of_the_errors(trained):
+    _, metas = trained
+    meta = metas["eval"]
+    rng = np.random.default_rng(0)
+    n = len(meta.series) * meta.horizon
+    mean = np.full(n, 30.0)
+    r = 4.0
+    actual = rng.negative_binomial(r, r / (r + mean)).astype(float)
+    got = calibrate(actual, mean, meta)
+    assert len(got) == 2 and all(abs(d - r) / r < 0.35 for d in got), got
+    assert calibrate(rng.poisson(mean).astype(float) * 0 + mean, mean, meta) == [None, None]

@@ -28,6 +28,11 @@ def test_repro_on_small_synthetic_data(tmp_path):
     assert sorted(volume) == ["q1", "q2", "q3", "q4", "q5"]
     assert sum(q["series"] for q in volume.values()) == 12  # every series in one quintile
     assert sum(q["rows"] for q in volume.values()) == metrics["holdout"]["rows"]
+    ranges = metrics["intervals"]
+    assert ranges["nominal"] == 80 and len(ranges["coverage_by_week"]) == 2  # 14 days
+    assert 65 < ranges["coverage"] < 95 and set(ranges["pinball"]) == {"0.1", "0.5", "0.9"}
+    assert set(ranges["oracle_pinball"]) == {"0.1", "0.5", "0.9"} and ranges["mean_width"] > 0
+    assert (repo / "reports" / "plots" / "coverage.csv").stat().st_size > 0
     assert metrics["holdout"]["smape"] < metrics["baselines"]["seasonal_naive"]["smape"]
     for name in ("forecast.csv", "horizon.csv", "importance.csv"):
         assert (repo / "reports" / "plots" / name).stat().st_size > 0

@@ -15,7 +15,8 @@ The model version hashes the contents of all three files (the metadata without t
 itself), so no two different bundles share a version.
 
 The forecast itself is a grid ``(series, horizon, outputs)``: :meth:`Bundle.grid`. Its outputs
-are named in ``Meta.outputs`` (``["mean"]``: expected sales), so a new output (a quantile) is an
+are named in ``Meta.outputs``: ``mean`` (expected sales), then one per quantile (``p10``, ``p50``,
+``p90``: see :func:`count_quantiles`), so a new output is an
 addition to that list, not a new shape. With the features of the forecast rows frozen at
 training time, serving needs nothing but this directory, numpy and xgboost: no pandas, no
 params.yaml, no training code. This module is deliberately that small so the API can import it.
@@ -28,6 +29,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -69,7 +71,26 @@ class Meta:
     data_hash: str
     xgboost_version: str
     outputs: list[str] = field(default_factory=lambda: [MEAN])
+    quantiles: list[float] = field(default_factory=list)  # the probabilities of outputs[1:]
+    # Negative-binomial dispersion of the sales around the mean, per block of horizon periods
+    # (a week of days, or each week); None = Poisson. Calibrated on unseen data (model.py).
+    dispersion: list[float | None] = field(default_factory=list)
     format: int = FORMAT
+
+    def dispersion_of(self, periods: np.ndarray) -> np.ndarray:
+        """The dispersion of rows forecasting these horizon periods (0 = the first)."""
+        blocks = dispersion_blocks(self.horizon, self.frequency.days)
+        per_period = np.array([np.inf if d is None else d for d in self.dispersion])[blocks]
+        return per_period[np.asarray(periods)]
+
+    def forecast_periods(self, rows: int | None = None) -> np.ndarray:
+        """The horizon period (0-based) of each row of the forecast layout: series-major,
+        ``rows // len(series)`` periods each (default: the whole horizon)."""
+        n = len(self.series)
+        periods = self.horizon if rows is None else rows // max(n, 1)
+        if rows is not None and (rows != n * periods or periods > self.horizon):
+            raise ValueError(f"{rows} rows are not whole series of this bundle's forecast")
+        return np.tile(np.arange(periods), n)
 
     @property
     def feature_names(self) -> list[str]:
@@ -104,8 +125,8 @@ class Bundle:
     meta: Meta
     forecast: np.ndarray  # (series * horizon, features) float32
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        return predict(self.booster, self.meta, features)
+    def predict(self, features: np.ndarray, periods: np.ndarray | None = None) -> np.ndarray:
+        return predict(self.booster, self.meta, features, periods)
 
     def grid(self) -> np.ndarray:
         """The forecast: ``(series, horizon, outputs)``."""
@@ -129,6 +150,15 @@ def _forecast_bytes(forecast: np.ndarray) -> bytes:
 
 def _meta_bytes(meta: Meta) -> bytes:
     return (json.dumps(meta.as_dict(), indent=1) + "\n").encode()
+
+
+def load_booster(model_bytes: bytes) -> Any:
+    """An ``xgboost.Booster`` from the bytes of ``model.ubj``."""
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(bytearray(model_bytes))
+    return booster
 
 
 def model_version(meta: Meta, model_bytes: bytes, forecast_bytes: bytes) -> str:
@@ -191,7 +221,6 @@ def read_meta(directory: Path | str) -> Meta:
 def read(directory: Path | str) -> Bundle:
     """Load a :class:`Bundle`, verified against its manifest; :class:`BundleError` (a
     ``ValueError``) naming the file on any inconsistency."""
-    import xgboost as xgb
 
     directory = Path(directory)
     manifest = _read_manifest(directory)
@@ -212,8 +241,7 @@ def read(directory: Path | str) -> Bundle:
         )
     if manifest.get("model_version") != meta.model_version:
         raise BundleError(f"{directory / MANIFEST_FILE}: belongs to another model version")
-    booster = xgb.Booster()
-    booster.load_model(bytearray(files[MODEL_FILE]))
+    booster = load_booster(files[MODEL_FILE])
     forecast = np.load(io.BytesIO(files[FORECAST_FILE]), allow_pickle=False)
     if forecast.shape != (len(meta.series) * meta.horizon, len(meta.features)):
         raise BundleError(
@@ -227,8 +255,13 @@ def read(directory: Path | str) -> Bundle:
         )
     if manifest.get("base_margin_column") != expected["base_margin_column"]:
         raise BundleError(f"{directory / MANIFEST_FILE}: base-margin column does not match")
-    if meta.outputs != [MEAN]:
-        raise BundleError(f"{directory}: outputs {meta.outputs}; this code computes {[MEAN]}")
+    if meta.outputs != output_names(meta.quantiles) or len(meta.dispersion) != (
+        int(dispersion_blocks(meta.horizon, meta.frequency.days)[-1]) + 1 if meta.quantiles else 0
+    ):
+        raise BundleError(
+            f"{directory / META_FILE}: outputs {meta.outputs} do not match quantiles "
+            f"{meta.quantiles} and dispersion {meta.dispersion}"
+        )
     return Bundle(booster, meta, forecast)
 
 
@@ -249,17 +282,159 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def predict(booster: Any, meta: Meta, features: np.ndarray) -> np.ndarray:
+def predict(
+    booster: Any, meta: Meta, features: np.ndarray, periods: np.ndarray | None = None
+) -> np.ndarray:
     """The outputs (``meta.outputs``) for rows of ``features`` (columns as ``meta.features``):
-    shape ``(rows, outputs)``."""
+    shape ``(rows, outputs)``. ``periods``: the horizon period (0-based) each row forecasts,
+    which sets its range; default: the rows are the forecast layout (whole series, series-major,
+    see :meth:`Meta.forecast_periods`)."""
     margin_col = meta.feature_names.index(meta.base_margin)
     inputs = np.delete(features, margin_col, axis=1)
-    mean = booster.inplace_predict(
-        inputs, base_margin=features[:, margin_col], validate_features=False
+    mean = np.asarray(
+        booster.inplace_predict(
+            inputs, base_margin=features[:, margin_col], validate_features=False
+        ),
+        dtype=np.float64,
     )
-    return np.asarray(mean).reshape(-1, 1)
+    if not meta.quantiles:
+        return mean.reshape(-1, 1)
+    if periods is None:
+        periods = meta.forecast_periods(len(mean))
+    ranges = count_quantiles(mean, meta.dispersion_of(periods), meta.quantiles)
+    return np.column_stack([mean, ranges])
+
+
+def output_names(quantiles: Sequence[float]) -> list[str]:
+    """``["mean", "p10", "p50", "p90"]`` for quantiles 0.1, 0.5, 0.9."""
+    return [MEAN, *(f"p{round(100 * q):g}" for q in quantiles)]
+
+
+def dispersion_blocks(horizon: int, days_per_period: int) -> np.ndarray:
+    """The dispersion block of each horizon period (0-based): weeks of days, or single weeks."""
+    return np.arange(horizon) * days_per_period // 7
+
+
+def count_quantiles(mean: np.ndarray, dispersion: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+    """Quantiles ``(rows, probs)`` of sales counts: negative binomial with this mean and
+    dispersion ``r`` (variance ``mean + mean**2 / r``; ``inf``/NaN = Poisson).
+
+    Counts are discrete, so a count ``y`` is read as spread evenly over ``[y - 0.5, y + 0.5)``
+    (``[0, 0.5)`` for 0: sales are never negative), a continuity correction: the quantiles are
+    continuous, and the band of a calibrated model covers its nominal share exactly
+    (:func:`spread_inside` counts the same way). Exact while the distribution stays below
+    ``EXACT_LIMIT``; beyond, the Wilson-Hilferty approximation of the gamma distribution with
+    the same mean and variance (the shape of a large negative binomial count).
+    """
+    mean = np.maximum(np.asarray(mean, dtype=np.float64), 1e-9)
+    r = np.asarray(dispersion, dtype=np.float64)
+    r = np.where(np.isfinite(r) & (r > 0), r, np.inf)
+    var = mean + np.where(np.isfinite(r), mean**2 / np.where(np.isfinite(r), r, 1.0), 0.0)
+    probs_arr = np.asarray(probs, dtype=np.float64)
+    out = np.empty((len(mean), len(probs_arr)))
+    top = mean + 8 * np.sqrt(var) + 10
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_p0 = np.where(np.isfinite(r), r * np.log(r / (r + mean)), -mean)
+    exact = (top < EXACT_LIMIT) & (log_p0 > -700)  # P(Y = 0) must not underflow
+    if (~exact).any():
+        z = _normal_ppf(probs_arr)[None, :]
+        shape = (mean[~exact] ** 2 / var[~exact])[:, None]
+        scale = (var[~exact] / mean[~exact])[:, None]
+        cube = np.maximum(1 - 1 / (9 * shape) + z * np.sqrt(1 / (9 * shape)), 0.0) ** 3
+        out[~exact] = shape * scale * cube
+    if exact.any():
+        out[exact] = _exact_quantiles(mean[exact], r[exact], probs_arr, int(top[exact].max()) + 1)
+    return np.maximum(out, 0.0)
+
+
+EXACT_LIMIT = 1500  # counts beyond this use the normal approximation
+
+
+def _exact_quantiles(mean: np.ndarray, r: np.ndarray, probs: np.ndarray, k_max: int) -> np.ndarray:
+    poisson = ~np.isfinite(r)
+    rr = np.where(poisson, 1.0, r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_p0 = np.where(poisson, -mean, rr * np.log(rr / (rr + mean)))
+        step = np.where(poisson, 0.0, mean / (rr + mean))
+    p = np.exp(log_p0)
+    below = np.zeros_like(mean)  # P(Y < k)
+    out = np.full((len(mean), len(probs)), np.nan)
+    for k in range(k_max):
+        upto = below + p  # P(Y <= k)
+        for j, prob in enumerate(probs):
+            hit = np.isnan(out[:, j]) & (upto >= prob)
+            if hit.any():
+                share = np.clip((prob - below[hit]) / np.maximum(p[hit], 1e-300), 0.0, 1.0)
+                out[hit, j] = 0.5 * share if k == 0 else k - 0.5 + share
+        below = upto
+        ratio = np.where(poisson, mean / (k + 1), (k + rr) / (k + 1) * step)
+        p = p * ratio
+    missing = np.isnan(out)
+    if missing.any():  # numerically out of reach (cannot happen below EXACT_LIMIT): the mean
+        out[missing] = np.broadcast_to(mean[:, None], out.shape)[missing]
+    return out
+
+
+def spread_inside(actual: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The share of each count's continuity spread (see :func:`count_quantiles`) that lies in
+    ``[low, high]``: the coverage of a band, counted without the bias of discrete counts."""
+    y = np.asarray(actual, dtype=np.float64)
+    start = np.where(y <= 0, 0.0, y - 0.5)
+    end = y + 0.5
+    overlap = np.minimum(end, high) - np.maximum(start, low)
+    return np.clip(overlap, 0.0, None) / (end - start)
+
+
+def _normal_ppf(probs: np.ndarray) -> np.ndarray:
+    """Standard normal quantiles (Acklam's rational approximation, |error| < 1.2e-9)."""
+    a = [
+        -3.969683028665376e01,
+        2.209460984245205e02,
+        -2.759285104469687e02,
+        1.383577518672690e02,
+        -3.066479806614716e01,
+        2.506628277459239e00,
+    ]
+    b = [
+        -5.447609879822406e01,
+        1.615858368580409e02,
+        -1.556989798598866e02,
+        6.680131188771972e01,
+        -1.328068155288572e01,
+    ]
+    c = [
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e00,
+        -2.549732539343734e00,
+        4.374664141464968e00,
+        2.938163982698783e00,
+    ]
+    d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00]
+    out = np.empty_like(probs)
+    for i, p in enumerate(probs):
+        if p < 0.02425:
+            q = np.sqrt(-2 * np.log(p))
+            out[i] = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / (
+                (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1
+            )
+        elif p <= 1 - 0.02425:
+            q = p - 0.5
+            s = q * q
+            out[i] = (
+                (((((a[0] * s + a[1]) * s + a[2]) * s + a[3]) * s + a[4]) * s + a[5])
+                * q
+                / (((((b[0] * s + b[1]) * s + b[2]) * s + b[3]) * s + b[4]) * s + 1)
+            )
+        else:
+            q = np.sqrt(-2 * np.log(1 - p))
+            out[i] = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / (
+                (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1
+            )
+    return out
 
 
 def predict_mean(booster: Any, meta: Meta, features: np.ndarray) -> np.ndarray:
     """Expected sales for rows of ``features``: the ``mean`` output, shape ``(rows,)``."""
-    return predict(booster, meta, features)[:, meta.outputs.index(MEAN)]
+    plain = dataclasses.replace(meta, outputs=[MEAN], quantiles=[], dispersion=[])
+    return predict(booster, plain, features)[:, 0]

@@ -10,10 +10,19 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from demandcast.errors import ConfigError
 
@@ -22,6 +31,12 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Numbers are strict: `true` is not 1 tree and "300" is not 300 (pydantic's default would coerce
+# both); a float knob takes an integer (`learning_rate: 1`) but not a bool, NaN or infinity.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]
 
 
 class ColumnMap(_Strict):
@@ -37,19 +52,19 @@ class Change(_Strict):
     """A change injected into the synthetic data from ``start`` on (used to exercise drift)."""
 
     start: dt.date
-    level_shift: float = 0.0  # +0.3 = demand 30% higher
-    weekly_pattern: list[float] | None = Field(default=None, min_length=7, max_length=7)
-    stores: list[int] | None = None  # None = every store
+    level_shift: Float = 0.0  # +0.3 = demand 30% higher
+    weekly_pattern: list[Float] | None = Field(default=None, min_length=7, max_length=7)
+    stores: list[Int] | None = None  # None = every store
 
 
 class Synthetic(_Strict):
-    seed: int = 42
-    stores: int = Field(10, ge=1)
-    items: int = Field(50, ge=1)
+    seed: Int = 42
+    stores: Int = Field(10, ge=1)
+    items: Int = Field(50, ge=1)
     start: dt.date = dt.date(2013, 1, 1)
-    days: int = Field(1826, ge=1)
-    yearly_growth: float = 0.08
-    new_items: int = Field(0, ge=0)  # items that appear later (see `new_items_start`)
+    days: Int = Field(1826, ge=1)
+    yearly_growth: Float = 0.08
+    new_items: Int = Field(0, ge=0)  # items that appear later (see `new_items_start`)
     new_items_start: dt.date | None = None
     changes: list[Change] = []
     # weekly: one row per series and week (the sum of the daily means, Poisson noise per week)
@@ -77,76 +92,87 @@ class DataParams(_Strict):
 class PrepareParams(_Strict):
     # A series is evaluated when it has this many days beyond 2 x horizon periods (one horizon
     # of lag, one of holdout); shorter ones are trained on and served, not evaluated.
-    min_train_days: int = Field(28, ge=1)
+    min_train_days: Int = Field(28, ge=1)
     # A missing period inside a series: auto = no sales (0), unless it is part of a run of at
     # least `outage_periods` missing periods (an outage: unknown); zero = always 0; missing =
     # always unknown.
     gaps: Literal["auto", "zero", "missing"] = "auto"
-    outage_periods: int | None = Field(None, ge=1)  # None: 28 days, or 4 weeks
+    outage_periods: Int | None = Field(None, ge=1)  # None: 28 days, or 4 weeks
     # Negative sales (returns): refuse the file, count them as zero, or drop those rows.
     negative_sales: Literal["refuse", "zero", "drop"] = "refuse"
 
 
 class FeatureParams(_Strict):
     # Rolling means of sales ending `horizon` days before the target day.
-    windows: list[int] = Field([7, 28, 91, 364], min_length=1)
-    # Extra lags (days) on top of the horizon-aligned ones; each must be >= horizon.
+    # Each window ends `horizon` periods back, so a width >= 1 keeps it at least that old.
+    windows: list[Annotated[Int, Field(ge=1)]] = Field([7, 28, 91, 364], min_length=1)
     yearly_lags: bool = True  # same weekday one year (364 days) earlier, when horizon <= 364 - 7
 
 
 class TrainParams(_Strict):
     # log-link objectives only: the series level enters as a log base margin
     objective: Literal["count:poisson", "reg:tweedie"] = "count:poisson"
-    n_estimators: int = Field(300, ge=1)
-    learning_rate: float = Field(0.08, gt=0)
-    max_depth: int = Field(6, ge=1)
-    min_child_weight: float = Field(50.0, ge=0)
-    subsample: float = Field(1.0, gt=0, le=1)
-    colsample_bytree: float = Field(1.0, gt=0, le=1)
-    reg_lambda: float = Field(1.0, ge=0)
-    max_bin: int = Field(256, ge=2)
-    seed: int = 0
-    nthread: int = Field(2, ge=1)
+    n_estimators: Int = Field(300, ge=1)
+    learning_rate: Float = Field(0.08, gt=0)
+    max_depth: Int = Field(6, ge=1)
+    min_child_weight: Float = Field(50.0, ge=0)
+    subsample: Float = Field(1.0, gt=0, le=1)
+    colsample_bytree: Float = Field(1.0, gt=0, le=1)
+    reg_lambda: Float = Field(1.0, ge=0)
+    max_bin: Int = Field(256, ge=2)
+    seed: Int = 0
+    nthread: Int = Field(2, ge=1)
+    # Forecast ranges: these quantiles of sales beside the mean (outputs p10, p50, p90)
+    quantiles: list[Float] = Field([0.1, 0.5, 0.9], min_length=1)
+
+    @field_validator("quantiles")
+    @classmethod
+    def _probabilities(cls, value: list[float]) -> list[float]:
+        if any(not 0 < q < 1 for q in value) or value != sorted(set(value)):
+            raise ValueError("quantiles must be increasing probabilities between 0 and 1")
+        return value
 
 
 class Weight(_Strict):
     """Rows whose flag ``column`` is set weigh ``factor`` in ``holdout.wmae``."""
 
     column: str
-    factor: float = Field(5.0, gt=0)
+    factor: Float = Field(5.0, gt=0)
 
 
 class EvaluateParams(_Strict):
     # Aggregate plot data by this many series at most to keep plots small.
-    plot_top_features: int = Field(20, ge=1)
+    plot_top_features: Int = Field(20, ge=1)
     # A series is intermittent when more than this share of its periods in the year before the
     # cutoff had no sales (metrics.json: slices.intermittent).
-    intermittent_zero_share: float = Field(0.3, ge=0, lt=1)
+    intermittent_zero_share: Float = Field(0.3, ge=0, lt=1)
     weight: Weight | None = None  # e.g. {column: IsHoliday, factor: 5} -> holdout.wmae
 
 
 class DriftParams(_Strict):
     """How ``drift`` judges the deployed model (see ``drift.py``)."""
 
-    drift_share: float = Field(0.5, gt=0, le=1)  # data drift: share of monitored columns drifting
-    concept_threshold: float = Field(0.2, ge=0)  # concept drift: relative SMAPE increase
+    drift_share: Float = Field(0.5, gt=0, le=1)  # data drift: share of monitored columns drifting
+    concept_threshold: Float = Field(0.2, ge=0)  # concept drift: relative SMAPE increase
     # The Evidently reference: "season" = the same weeks 52 weeks earlier (falls back to "recent"
     # when the history is too short); "recent" = the days just before the cutoff.
     reference: Literal["season", "recent"] = "season"
     stattest: str = "wasserstein"  # Evidently's per-column method (normed Wasserstein: effect size)
-    stattest_threshold: float | None = Field(0.2, gt=0)  # None = the method's default (0.1)
-    min_days: int = Field(7, ge=1)  # days of new sales before concept drift is judged
+    stattest_threshold: Float | None = Field(0.2, gt=0)  # None = the method's default (0.1)
+    min_days: Int = Field(7, ge=1)  # days of new sales before concept drift is judged
+    # range drift: the forecast range covers this many points less than its nominal share
+    coverage_drop: Float = Field(10.0, gt=0, le=100)
 
 
 class GateParams(_Strict):
     """The promotion gate (see ``gate.py``): a retrained model is deployed only if its recipe's
     SMAPE <= production's x (1 + tolerance), on rows neither has trained on."""
 
-    tolerance: float = Field(0.01, ge=0, le=1)
+    tolerance: Float = Field(0.01, ge=0, le=1)
 
 
 class Params(_Strict):
-    horizon: int = Field(90, ge=1, le=366)
+    horizon: Int = Field(90, ge=1, le=366)
     data: DataParams = DataParams()
     prepare: PrepareParams = PrepareParams()
     features: FeatureParams = FeatureParams()

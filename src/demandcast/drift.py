@@ -268,12 +268,20 @@ def assess(
     current = future.loc[current_days.contains(future[DATE]) & has_sales]
     reference = features.loc[known & reference_days.contains(features[DATE]) & trained]
     inputs = current[meta.feature_names].to_numpy(np.float32)
-    predicted = bundle.predict_mean(scored.booster, meta, inputs)
+    periods = (current[DATE] - (cutoff + freq.step())).dt.days.to_numpy() // freq.days
+    outputs = bundle.predict(scored.booster, meta, inputs, periods)
+    predicted = outputs[:, 0]
 
     monitored = [f.name for f in meta.features if f.monitored] + [SALES]
     data, run = data_drift(reference, current, monitored, params.drift)
     oracle = current[TRUE_MEAN] if TRUE_MEAN in current.columns else None
     concept = concept_drift(current[SALES], predicted, baseline, params.drift, oracle)
+    if meta.quantiles:
+        inside = bundle.spread_inside(current[SALES].to_numpy(), outputs[:, 1], outputs[:, -1])
+        nominal = 100 * (meta.quantiles[-1] - meta.quantiles[0])
+        concept["range_coverage"] = round(100 * float(inside.mean()), 2)
+        concept["range_nominal"] = round(nominal, 2)
+        concept["range_threshold"] = params.drift.coverage_drop
     unseen = new_series(prepared, meta)
     match = inputs_match(future, meta, scored.forecast)
 
@@ -342,6 +350,16 @@ def findings(
             f"{concept['baseline_smape']:.2f} at evaluation ({concept['relative_change']:+.1%}, "
             f"threshold +{params.concept_threshold:.0%})"
         )
+    if (
+        days >= params.min_days
+        and "range_coverage" in concept
+        and concept["range_coverage"] < concept["range_nominal"] - params.coverage_drop
+    ):
+        out.append(
+            f"range drift: the forecast range covers {concept['range_coverage']:.1f}% of the new "
+            f"sales, nominal {concept['range_nominal']:g}% (threshold: "
+            f"{params.coverage_drop:g} points below)"
+        )
     if unseen:
         first = ", ".join(f"{k}={v!r}" for k, v in unseen[0].items())
         out.append(
@@ -370,6 +388,15 @@ def summary(report: dict[str, Any]) -> str:
         f"concept drift: SMAPE {concept['smape']:.2f} vs {concept['baseline_smape']:.2f} at "
         f"evaluation ({concept['relative_change']:+.1%}, flag above "
         f"+{concept['threshold']:.0%})",
+        *(
+            [
+                f"range: covers {concept['range_coverage']:.1f}% of the new sales (nominal "
+                f"{concept['range_nominal']:g}%, flag below "
+                f"{concept['range_nominal'] - concept['range_threshold']:g}%)"
+            ]
+            if "range_coverage" in concept
+            else []
+        ),
         f"new series: {report['new_series']}",
         *(f"note: {n}" for n in report["notes"]),
         "DRIFT DETECTED" if report["drift_detected"] else "no drift",

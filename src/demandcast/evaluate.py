@@ -14,7 +14,7 @@ from demandcast import bundle
 from demandcast.config import Weight
 from demandcast.data.schema import DATE, SALES, TRUE_MEAN, parse_flag
 from demandcast.features import Panel, to_panel
-from demandcast.metrics import Holdout, Metrics, Oracle, Scores, Slice, Slices
+from demandcast.metrics import Holdout, Intervals, Metrics, Oracle, Scores, Slice, Slices
 
 BASELINES = ("seasonal_naive", "last_year", "mean_28")
 SCORES = ("smape", "mae", "rmse", "mape", "wape")
@@ -99,7 +99,9 @@ def holdout_frame(
     frame[DATE] = pd.Timestamp(meta.forecast_start) + pd.to_timedelta(
         (frame["horizon_day"] - 1) * freq.days, "D"
     )
-    frame["predicted"] = bundle.predict_mean(model.booster, meta, model.forecast)
+    outputs = model.predict(model.forecast)
+    for column, name in enumerate(meta.outputs):
+        frame["predicted" if name == bundle.MEAN else name] = outputs[:, column]
     truth = prepared.set_index([*keys, DATE])
     index = pd.MultiIndex.from_frame(frame[[*keys, DATE]])
     frame["actual"] = truth[SALES].reindex(index).to_numpy()
@@ -173,10 +175,55 @@ def baseline_scores(frame: pd.DataFrame, name: str) -> Scores | None:
     return Scores(**_rounded(scores, ("smape", "mae", "rmse", "wape")), rows=rows)
 
 
+def pinball(actual: np.ndarray, quantile: np.ndarray, prob: float) -> float:
+    """Mean pinball (quantile) loss of ``quantile`` as the ``prob`` quantile of ``actual``."""
+    diff = np.asarray(actual, dtype=float) - np.asarray(quantile, dtype=float)
+    return float(np.mean(np.maximum(prob * diff, (prob - 1) * diff)))
+
+
+def intervals(frame: pd.DataFrame, meta: bundle.Meta) -> Intervals | None:
+    """How honest the ranges are on the holdout: the share of sales inside the outer band
+    (P10..P90 by default; counts spread over +-0.5, see ``bundle.spread_inside``), overall and
+    per horizon week, the pinball loss of each quantile (and the oracle's: the true mean's
+    Poisson quantiles, on synthetic data), the mean width of the band."""
+    if not meta.quantiles:
+        return None
+    names = meta.outputs[1:]
+    low, high = frame[names[0]].to_numpy(), frame[names[-1]].to_numpy()
+    inside = bundle.spread_inside(frame["actual"].to_numpy(), low, high)
+    week = (frame["horizon_day"].to_numpy() - 1) * meta.frequency.days // 7
+    by_week = [round(100 * float(inside[week == w].mean()), 2) for w in np.unique(week)]
+    actual = frame["actual"].to_numpy()
+    oracle = None
+    if "oracle" in frame.columns:
+        true = frame["oracle"].to_numpy()
+        quantiles = bundle.count_quantiles(true, np.full(len(true), np.inf), meta.quantiles)
+        oracle = {
+            f"{q:g}": round(pinball(actual, quantiles[:, j], q), 4)
+            for j, q in enumerate(meta.quantiles)
+        }
+    return Intervals(
+        nominal=round(100 * (meta.quantiles[-1] - meta.quantiles[0]), 2),
+        coverage=round(100 * float(inside.mean()), 2),
+        coverage_by_week=by_week,
+        pinball={
+            f"{q:g}": round(pinball(actual, frame[name], q), 4)
+            for q, name in zip(meta.quantiles, names, strict=True)
+        },
+        oracle_pinball=oracle,
+        mean_width=round(float((high - low).mean()), 4),
+    )
+
+
 def report(
-    frame: pd.DataFrame, keys: list[str], zero_share: float, weight: Weight | None = None
+    frame: pd.DataFrame,
+    keys: list[str],
+    zero_share: float,
+    weight: Weight | None = None,
+    meta: bundle.Meta | None = None,
 ) -> Metrics:
-    """``reports/metrics.json`` from the holdout frame; ``weight`` adds ``holdout.wmae``."""
+    """``reports/metrics.json`` from the holdout frame; ``weight`` adds ``holdout.wmae``, the
+    model's ``meta`` (with quantiles) the ``intervals``."""
     model = _rounded(score(frame["actual"], frame["predicted"]), SCORES)
     if weight is not None:
         flag = frame[weight.column]
@@ -196,11 +243,12 @@ def report(
             else None
         ),
         slices=slices(frame, keys, zero_share),
+        intervals=intervals(frame, meta) if meta is not None else None,
     )
 
 
 def plot_tables(
-    frame: pd.DataFrame, importance: dict[str, float], top: int
+    frame: pd.DataFrame, importance: dict[str, float], top: int, metrics: Metrics | None = None
 ) -> dict[str, pd.DataFrame]:
     """Small CSVs for ``dvc plots``: totals over time, error by horizon day, importance."""
     value_cols = [c for c in ("actual", "predicted", "oracle", "seasonal_naive") if c in frame]
@@ -228,7 +276,17 @@ def plot_tables(
     gain = pd.DataFrame(
         sorted(importance.items(), key=lambda kv: -kv[1])[:top], columns=["feature", "gain"]
     ).round(3)
-    return {"forecast.csv": over_time, "horizon.csv": by_day, "importance.csv": gain}
+    tables = {"forecast.csv": over_time, "horizon.csv": by_day, "importance.csv": gain}
+    if metrics is not None and metrics.intervals is not None:
+        weeks = metrics.intervals.coverage_by_week
+        tables["coverage.csv"] = pd.DataFrame(
+            {
+                "horizon_week": np.arange(1, len(weeks) + 1),
+                "coverage": weeks,
+                "nominal": metrics.intervals.nominal,
+            }
+        )
+    return tables
 
 
 def summary_table(metrics: Metrics) -> str:
@@ -250,4 +308,18 @@ def summary_table(metrics: Metrics) -> str:
         lines.append(f"{name:<20}{cells}")
     if metrics.oracle is not None:
         lines.append(f"model SMAPE / oracle SMAPE = {h.smape / metrics.oracle.smape:.4f}")
+    ranges = metrics.intervals
+    if ranges is not None:
+        weeks = ranges.coverage_by_week
+        lines.append(
+            f"range covers {ranges.coverage:.1f}% of sales (nominal {ranges.nominal:g}%; by "
+            f"horizon week {min(weeks):.1f} .. {max(weeks):.1f}), "
+            f"mean width {ranges.mean_width:.2f}"
+        )
+        if ranges.oracle_pinball:
+            ratios = ", ".join(
+                f"P{float(q) * 100:g} {loss / ranges.oracle_pinball[q]:.4f}"
+                for q, loss in ranges.pinball.items()
+            )
+            lines.append(f"pinball loss / oracle's: {ratios}")
     return "\n".join(lines)

@@ -163,7 +163,7 @@ def judge(
             raise DataError(
                 f"cannot fit the candidate recipe at the production cutoff {cutoff.date()}: {exc}"
             ) from None
-        candidate = bundle.Bundle(_booster(model_bytes), cand_meta, cand_forecast)
+        candidate = bundle.Bundle(bundle.load_booster(model_bytes), cand_meta, cand_forecast)
         verdict = compare_after_cutoff(
             forecast_frame(prepared, production),
             forecast_frame(prepared, candidate),
@@ -315,14 +315,6 @@ def with_deployable(verdict: Verdict, meta: bundle.Meta) -> Verdict:
     """The verdict naming the model that would be deployed (the recipe refit on all data)."""
     deploy = {"model_version": meta.model_version, "trained_through": meta.trained_through}
     return dataclasses.replace(verdict, deploy=deploy)
-
-
-def _booster(model_bytes: bytes) -> Any:
-    import xgboost as xgb
-
-    booster = xgb.Booster()
-    booster.load_model(bytearray(model_bytes))
-    return booster
 
 
 def _rounded(metrics: dict[str, float]) -> dict[str, float]:

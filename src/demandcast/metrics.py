@@ -62,11 +62,23 @@ class Slices(_Model):
     intermittent_zero_share: float
 
 
+class Intervals(_Model):
+    """The forecast ranges on the holdout (percent for coverage; pinball loss per quantile)."""
+
+    nominal: float  # the share the outer band should cover: 80 for P10..P90
+    coverage: float
+    coverage_by_week: list[float]  # per horizon week
+    pinball: dict[str, float]
+    oracle_pinball: dict[str, float] | None = None  # synthetic data: the true Poisson quantiles
+    mean_width: float
+
+
 class Metrics(_Model):
     holdout: Holdout
     baselines: dict[str, Scores] = Field(default_factory=dict)
     oracle: Oracle | None = None  # synthetic data only: the error of the true mean
     slices: Slices | None = None
+    intervals: Intervals | None = None
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2) + "\n"

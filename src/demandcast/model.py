@@ -65,13 +65,19 @@ class _Progress(xgb.callback.TrainingCallback):
 
 
 def fit(
-    features: pd.DataFrame, cutoff: pd.Timestamp, params: Params
+    features: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    params: Params,
+    dispersion: list[float | None] | None = None,
 ) -> tuple[bytes, bundle.Meta, np.ndarray]:
     """Train on rows up to ``cutoff``; return the booster bytes, metadata and forecast rows
-    (the ``horizon`` periods after ``cutoff`` for every series)."""
+    (the ``horizon`` periods after ``cutoff`` for every series). With ``dispersion`` (see
+    :func:`calibrate`), the bundle's outputs include the quantiles of ``train.quantiles``."""
     horizon, freq = params.horizon, frequency_of(features)
     keys = series_columns(features)
     train_rows = trainable(features, cutoff)
+    if not train_rows.any():
+        raise ValueError(f"no row to train on through {cutoff.date()}")
     frame = add_encodings(features, train_rows)
     specs = declared(frame)
     columns = [spec.name for spec in specs]
@@ -111,6 +117,7 @@ def fit(
         params_hash=params.digest("horizon", "features", "train"),
         data_hash=data_hash(features.loc[train_rows, [*keys, DATE, SALES]]),
         xgboost_version=xgb.__version__,
+        **_ranges(params, dispersion),
     )
     forecast = future[columns].to_numpy(np.float32)
     return model_bytes, bundle.versioned(meta, model_bytes, forecast), forecast
@@ -154,14 +161,83 @@ def fallback_levels(frame: pd.DataFrame, cutoff: pd.Timestamp, rows: pd.DataFram
     return np.maximum(np.nan_to_num(level, nan=overall), LEVEL_FLOOR)
 
 
+def _ranges(params: Params, dispersion: list[float | None] | None) -> dict:
+    if dispersion is None:
+        return {}
+    quantiles = list(params.train.quantiles)
+    return {
+        "outputs": bundle.output_names(quantiles),
+        "quantiles": quantiles,
+        "dispersion": dispersion,
+    }
+
+
+def forecast_actuals(features: pd.DataFrame, meta: bundle.Meta) -> np.ndarray:
+    """The known sales of a bundle's forecast rows (its layout; NaN where not known)."""
+    keys, freq = meta.series_keys, meta.frequency
+    series = pd.DataFrame(meta.series, columns=keys)
+    index = series.loc[series.index.repeat(meta.horizon)].reset_index(drop=True)
+    periods = np.tile(np.arange(meta.horizon), len(series))
+    index[DATE] = pd.Timestamp(meta.forecast_start) + pd.to_timedelta(periods * freq.days, "D")
+    for key in keys:
+        index[key] = index[key].astype(features[key].dtype)
+    known = features.set_index([*keys, DATE])[SALES]
+    return known.reindex(pd.MultiIndex.from_frame(index)).to_numpy(dtype=np.float64)
+
+
+def calibrate(actual: np.ndarray, mean: np.ndarray, meta: bundle.Meta) -> list[float | None]:
+    """The negative-binomial dispersion of sales around a model's forecast, per block of
+    horizon periods (``bundle.dispersion_blocks``), from its errors on sales it had not seen:
+    the method of moments, ``r = sum(mean**2) / sum((y - mean)**2 - mean)``; None (Poisson)
+    where the errors are no wider than Poisson noise, or where no sales are known."""
+    blocks = bundle.dispersion_blocks(meta.horizon, meta.frequency.days)
+    block = np.tile(blocks, len(meta.series))
+    out: list[float | None] = []
+    for b in range(blocks.max() + 1):
+        rows = (block == b) & np.isfinite(actual)
+        excess = float(((actual[rows] - mean[rows]) ** 2 - mean[rows]).sum())
+        out.append(round(float((mean[rows] ** 2).sum()) / excess, 4) if excess > 0 else None)
+    return out
+
+
+def unseen_dispersion(
+    features: pd.DataFrame, cutoff: pd.Timestamp, params: Params
+) -> list[float | None]:
+    """The dispersion for a model with this ``cutoff``: :func:`calibrate` on the errors the
+    same recipe made on the ``horizon`` periods before it (a model fitted ``horizon`` periods
+    earlier). Poisson when the history is too short for that model."""
+    earlier = cutoff - frequency_of(features).step(params.horizon)
+    try:
+        model_bytes, meta, forecast = fit(features, earlier, params)
+    except ValueError as exc:
+        log.info("train: no calibration model at %s (%s): Poisson ranges", earlier.date(), exc)
+        blocks = bundle.dispersion_blocks(params.horizon, frequency_of(features).days)
+        return [None] * (int(blocks.max()) + 1)
+    mean = bundle.predict_mean(bundle.load_booster(model_bytes), meta, forecast)
+    return calibrate(forecast_actuals(features, meta), mean, meta)
+
+
 def train_bundles(features: pd.DataFrame, params: Params, out_dir: Path) -> dict[str, bundle.Meta]:
     """``eval``: trained up to ``horizon`` periods before the end, forecasts the holdout.
-    ``serving``: refit on all data, forecasts the ``horizon`` periods after the end."""
+    ``serving``: refit on all data, forecasts the ``horizon`` periods after the end.
+
+    Each one's ranges are calibrated on the errors of the same recipe on the ``horizon``
+    periods before its cutoff, which it has not seen either: the eval model's on those of a
+    calibration model fitted ``horizon`` periods earlier, the serving model's on the eval
+    model's holdout errors. So the holdout measures ranges made exactly as the served ones."""
     last = features.loc[features[SALES].notna(), DATE].max()
-    cutoffs = {"eval": last - frequency_of(features).step(params.horizon), "serving": last}
+    eval_cutoff = last - frequency_of(features).step(params.horizon)
+    eval_bytes, eval_meta, eval_forecast = fit(
+        features, eval_cutoff, params, unseen_dispersion(features, eval_cutoff, params)
+    )
+    eval_mean = bundle.predict_mean(bundle.load_booster(eval_bytes), eval_meta, eval_forecast)
+    serving_dispersion = calibrate(forecast_actuals(features, eval_meta), eval_mean, eval_meta)
+    serving = fit(features, last, params, serving_dispersion)
     metas = {}
-    for name, cutoff in cutoffs.items():
-        model_bytes, meta, forecast = fit(features, cutoff, params)
+    for name, (model_bytes, meta, forecast) in {
+        "eval": (eval_bytes, eval_meta, eval_forecast),
+        "serving": serving,
+    }.items():
         bundle.write(out_dir / name, model_bytes, meta, forecast)
         metas[name] = meta
         log.info("train: %s model %s written to %s", name, meta.model_version, out_dir / name)

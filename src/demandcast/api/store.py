@@ -114,6 +114,7 @@ def _read(model_dir: Path) -> tuple[bundle.Meta, np.ndarray]:
 
 def _check(model_dir: Path, meta: bundle.Meta) -> None:
     """What the API needs beyond an intact bundle (``bundle.read`` verifies the manifest)."""
+
     def refuse(problem: str) -> ModelError:
         return ModelError(f"{model_dir}: {problem}")
 

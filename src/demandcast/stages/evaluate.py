@@ -34,11 +34,13 @@ def run(params: Params, args: argparse.Namespace) -> None:
     try:
         frame = holdout_frame(prepared, model, series, carry)
         zero_share = params.evaluate.intermittent_zero_share
-        metrics = report(frame, model.meta.series_keys, zero_share, weight)
+        metrics = report(frame, model.meta.series_keys, zero_share, weight, model.meta)
     except ValueError as exc:  # no known sales in the holdout; a weight column not a flag
         raise DataError(f"evaluate: {exc}") from None
     importance = model.booster.get_score(importance_type="total_gain")
-    for name, table in plot_tables(frame, importance, params.evaluate.plot_top_features).items():
+    for name, table in plot_tables(
+        frame, importance, params.evaluate.plot_top_features, metrics
+    ).items():
         with atomic_path(PLOTS / name) as tmp:
             table.to_csv(tmp, index=False)
     write_text(METRICS, metrics.to_json())
