@@ -30,14 +30,14 @@ def test_an_intact_bundle_reads_and_its_version_covers_every_file(bundles):
     model = bundle.read(bundles / "serving")
     manifest = json.loads((bundles / "serving" / bundle.MANIFEST_FILE).read_text())
     assert manifest["model_version"] == model.meta.model_version
-    assert set(manifest["files"]) == {bundle.MODEL_FILE, bundle.META_FILE, bundle.FORECAST_FILE}
+    assert set(manifest["files"]) == set(bundle.CONTENT_FILES)
     assert manifest["booster_features"] == model.meta.feature_names[:-1]
     assert manifest["base_margin_column"] == len(model.meta.features) - 1
     # the two bundles differ in every file, so in their versions
     assert bundle.read(bundles / "eval").meta.model_version != model.meta.model_version
 
 
-@pytest.mark.parametrize("name", [bundle.MODEL_FILE, bundle.META_FILE, bundle.FORECAST_FILE])
+@pytest.mark.parametrize("name", list(bundle.CONTENT_FILES))
 def test_a_file_from_the_other_bundle_is_refused(bundles, copy, name):
     shutil.copy(bundles / "eval" / name, copy / name)
     with pytest.raises(bundle.BundleError, match=f"{name}: its sha256 differs"):
@@ -66,9 +66,8 @@ def test_renamed_features_are_refused(copy):
     model = bundle.read(copy.parent / "serving")
     model_bytes = (copy / bundle.MODEL_FILE).read_bytes()
     # a consistently re-versioned bundle whose metadata names other inputs than the booster
-    bundle.write(
-        copy, model_bytes, bundle.versioned(loaded, model_bytes, model.forecast), model.forecast
-    )
+    forged = bundle.Trained(model_bytes, loaded, model.forecast, model.history)
+    bundle.write(copy, bundle.versioned(forged))
     with pytest.raises(bundle.BundleError, match="booster's inputs"):
         bundle.read(copy)
 

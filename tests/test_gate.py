@@ -34,14 +34,13 @@ def production(small_prepared, small_params, cutoff):
     """The model deployed at ``cutoff``: trained when the data ended there."""
     known = small_prepared[small_prepared[DATE] <= cutoff]
     features = build(known, small_params.horizon, small_params.features)
-    model_bytes, meta, forecast = fit(features, cutoff, small_params)
-    return bundle.Bundle(bundle.load_booster(model_bytes), meta, forecast)
+    return fit(features, cutoff, small_params).loaded()
 
 
 @pytest.fixture(scope="module")
 def deployable(small_features, small_params):
     last = small_features.loc[small_features[SALES].notna(), DATE].max()
-    return fit(small_features, last, small_params)[1]
+    return fit(small_features, last, small_params).meta
 
 
 def test_same_recipe_on_new_data_passes_with_an_identical_model(
@@ -90,8 +89,7 @@ def test_a_worse_recipe_is_refused(small_prepared, small_features, production, d
 def test_a_better_recipe_passes(small_prepared, small_features, small_params, deployable, cutoff):
     known = small_prepared[small_prepared[DATE] <= cutoff]
     weak = with_train(n_estimators=2, max_depth=1, learning_rate=0.05)
-    model_bytes, meta, forecast = fit(build(known, 14, weak.features), cutoff, weak)
-    weak_production = bundle.Bundle(bundle.load_booster(model_bytes), meta, forecast)
+    weak_production = fit(build(known, 14, weak.features), cutoff, weak).loaded()
     verdict = gate.judge(small_prepared, small_features, weak_production, deployable, small_params)
     assert verdict.passed
     assert verdict.candidate.metrics["smape"] < verdict.production.metrics["smape"]
@@ -171,7 +169,8 @@ def test_cli_writes_the_verdict_and_exits_1_when_refused(
     cli.METRICS.write_text(holdout_metrics(30.0).to_json())
     meta = production.meta
     model_bytes = bytes(production.booster.save_raw(raw_format="ubj"))
-    bundle.write(tmp_path / "production", model_bytes, meta, production.forecast)
+    trained = bundle.Trained(model_bytes, meta, production.forecast, production.history)
+    bundle.write(tmp_path / "production", trained)
     (tmp_path / "params.yaml").write_text(json.dumps({**SMALL, "train": worse.train.model_dump()}))
 
     assert cli.main(["gate", "--production", "production"]) == cli.GATE_REFUSED

@@ -23,9 +23,9 @@ def trained(tmp_path_factory, small_params, small_features):
 
 def test_same_inputs_same_model_bytes(small_params, small_features):
     cutoff = small_features.loc[small_features["sales"].notna(), "date"].max()
-    a, meta_a, _ = fit(small_features, cutoff, small_params)
-    b, meta_b, _ = fit(small_features, cutoff, small_params)
-    assert a == b and meta_a == meta_b
+    a = fit(small_features, cutoff, small_params)
+    b = fit(small_features, cutoff, small_params)
+    assert a.model_bytes == b.model_bytes and a.meta == b.meta
 
 
 def test_two_bundles_with_their_cutoffs(trained, small_params, small_prepared):
@@ -114,3 +114,14 @@ def test_calibrate_recovers_the_dispersion_of_the_errors(trained):
     got = calibrate(actual, mean, meta)
     assert len(got) == 2 and all(abs(d - r) / r < 0.35 for d in got), got
     assert calibrate(rng.poisson(mean).astype(float) * 0 + mean, mean, meta) == [None, None]
+
+
+def test_the_bundle_ships_the_last_year_of_sales_for_people_to_see(trained, small_prepared):
+    out, metas = trained
+    model = bundle.read(out / "serving")
+    assert model.history.shape == (12, 364)
+    start = pd.Timestamp(model.meta.history_start)
+    assert start + pd.Timedelta(days=363) == small_prepared["date"].max()
+    one = small_prepared[(small_prepared["store"] == 1) & (small_prepared["item"] == 1)]
+    expected = one.set_index("date")["sales"].loc[start:].to_numpy()
+    np.testing.assert_array_equal(model.history[0], expected.astype(np.float32))

@@ -7,6 +7,8 @@ A bundle is a directory holding
   the outputs, hashes (see :class:`Meta`);
 * ``forecast.npy``  - float32 features of the ``horizon`` periods after the cutoff for every
   series, series-major then period (row ``s * horizon + d`` is series ``s``, period ``d + 1``);
+* ``history.npy``   - float32 sales of the last year up to the cutoff per series (NaN where
+  unknown), for people looking at the forecast (the page); the model never reads it;
 * ``manifest.json`` - the sha256 of each of those files, the booster's input names and the
   base-margin column: :func:`read` verifies all of it and refuses a bundle whose files were
   changed, or mixed from two bundles, naming the file.
@@ -40,6 +42,8 @@ from demandcast.frequency import Frequency, from_dict
 
 FORMAT = 2  # 2: frequency, horizon in periods, the feature registry, outputs
 MODEL_FILE, META_FILE, FORECAST_FILE = "model.ubj", "metadata.json", "forecast.npy"
+HISTORY_FILE = "history.npy"
+CONTENT_FILES = (MODEL_FILE, META_FILE, FORECAST_FILE, HISTORY_FILE)
 MANIFEST_FILE = "manifest.json"
 MEAN = "mean"  # the output holding expected sales
 
@@ -75,6 +79,7 @@ class Meta:
     # Negative-binomial dispersion of the sales around the mean, per block of horizon periods
     # (a week of days, or each week); None = Poisson. Calibrated on unseen data (model.py).
     dispersion: list[float | None] = field(default_factory=list)
+    history_start: str | None = None  # date of the first period of history.npy
     format: int = FORMAT
 
     def dispersion_of(self, periods: np.ndarray) -> np.ndarray:
@@ -124,6 +129,7 @@ class Bundle:
     booster: Any  # xgboost.Booster
     meta: Meta
     forecast: np.ndarray  # (series * horizon, features) float32
+    history: np.ndarray  # (series, periods) float32: the sales before the forecast
 
     def predict(self, features: np.ndarray, periods: np.ndarray | None = None) -> np.ndarray:
         return predict(self.booster, self.meta, features, periods)
@@ -142,10 +148,31 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _forecast_bytes(forecast: np.ndarray) -> bytes:
+def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(forecast, dtype=np.float32), allow_pickle=False)
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A bundle as ``model.fit`` makes it, before it is written (or loaded)."""
+
+    model_bytes: bytes
+    meta: Meta
+    forecast: np.ndarray
+    history: np.ndarray
+
+    def loaded(self) -> Bundle:
+        return Bundle(load_booster(self.model_bytes), self.meta, self.forecast, self.history)
+
+    def files(self) -> dict[str, bytes]:
+        return {
+            MODEL_FILE: self.model_bytes,
+            META_FILE: _meta_bytes(self.meta),
+            FORECAST_FILE: _npy_bytes(self.forecast),
+            HISTORY_FILE: _npy_bytes(self.history),
+        }
 
 
 def _meta_bytes(meta: Meta) -> bytes:
@@ -161,20 +188,23 @@ def load_booster(model_bytes: bytes) -> Any:
     return booster
 
 
-def model_version(meta: Meta, model_bytes: bytes, forecast_bytes: bytes) -> str:
-    """``YYYYMMDD-<8 hex>``: the cutoff, then a hash of the model, its frozen forecast features
-    and its metadata (all of it but the version)."""
-    unversioned = _meta_bytes(dataclasses.replace(meta, model_version=""))
+def model_version(files: dict[str, bytes]) -> str:
+    """``YYYYMMDD-<8 hex>``: the cutoff, then a hash of every file of the bundle (the
+    metadata without its version)."""
+    meta = Meta.from_dict(json.loads(files[META_FILE]))
+    unversioned = {**files, META_FILE: _meta_bytes(dataclasses.replace(meta, model_version=""))}
     digest = hashlib.sha256()
-    for part in (model_bytes, forecast_bytes, unversioned):
-        digest.update(_sha256(part).encode())
+    for name in CONTENT_FILES:
+        digest.update(_sha256(unversioned[name]).encode())
     return f"{meta.cutoff:%Y%m%d}-{digest.hexdigest()[:8]}"
 
 
-def versioned(meta: Meta, model_bytes: bytes, forecast: np.ndarray) -> Meta:
-    """``meta`` with the version of this exact content (see :func:`model_version`)."""
-    version = model_version(meta, model_bytes, _forecast_bytes(forecast))
-    return dataclasses.replace(meta, model_version=version)
+def versioned(trained: Trained) -> Trained:
+    """``trained`` with the version of its exact content (see :func:`model_version`)."""
+    version = model_version(trained.files())
+    return dataclasses.replace(
+        trained, meta=dataclasses.replace(trained.meta, model_version=version)
+    )
 
 
 def _manifest(meta: Meta, files: dict[str, bytes]) -> dict[str, Any]:
@@ -188,15 +218,17 @@ def _manifest(meta: Meta, files: dict[str, bytes]) -> dict[str, Any]:
     }
 
 
-def write(directory: Path, model_bytes: bytes, meta: Meta, forecast: np.ndarray) -> None:
+def write(directory: Path, trained: Trained) -> None:
     """Write the bundle into ``directory`` (created; the caller makes the swap atomic)."""
+    meta = trained.meta
     expected = (len(meta.series) * meta.horizon, len(meta.features))
-    if forecast.shape != expected:
-        raise ValueError(f"forecast features have shape {forecast.shape}, expected {expected}")
-    forecast_bytes = _forecast_bytes(forecast)
-    if model_version(meta, model_bytes, forecast_bytes) != meta.model_version:
+    if trained.forecast.shape != expected:
+        raise ValueError(f"forecast features have shape {trained.forecast.shape}, not {expected}")
+    if trained.history.shape[0] != len(meta.series):
+        raise ValueError(f"history has {trained.history.shape[0]} series, not {len(meta.series)}")
+    files = trained.files()
+    if model_version(files) != meta.model_version:
         raise ValueError("meta.model_version does not match the content: use bundle.versioned")
-    files = {MODEL_FILE: model_bytes, META_FILE: _meta_bytes(meta), FORECAST_FILE: forecast_bytes}
     directory.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (directory / name).write_bytes(data)
@@ -225,7 +257,7 @@ def read(directory: Path | str) -> Bundle:
     directory = Path(directory)
     manifest = _read_manifest(directory)
     files = {}
-    for name in (MODEL_FILE, META_FILE, FORECAST_FILE):
+    for name in CONTENT_FILES:
         data = (directory / name).read_bytes()
         if _sha256(data) != manifest["files"].get(name):
             raise BundleError(
@@ -234,7 +266,7 @@ def read(directory: Path | str) -> Bundle:
             )
         files[name] = data
     meta = read_meta(directory)
-    if model_version(meta, files[MODEL_FILE], files[FORECAST_FILE]) != meta.model_version:
+    if model_version(files) != meta.model_version:
         raise BundleError(
             f"{directory}: the files do not make model {meta.model_version}: the bundle was "
             "changed (its manifest too)"
@@ -243,6 +275,9 @@ def read(directory: Path | str) -> Bundle:
         raise BundleError(f"{directory / MANIFEST_FILE}: belongs to another model version")
     booster = load_booster(files[MODEL_FILE])
     forecast = np.load(io.BytesIO(files[FORECAST_FILE]), allow_pickle=False)
+    history = np.load(io.BytesIO(files[HISTORY_FILE]), allow_pickle=False)
+    if history.ndim != 2 or history.shape[0] != len(meta.series):
+        raise BundleError(f"{directory / HISTORY_FILE}: shape {history.shape} does not match")
     if forecast.shape != (len(meta.series) * meta.horizon, len(meta.features)):
         raise BundleError(
             f"{directory / FORECAST_FILE}: shape {forecast.shape} does not match the metadata"
@@ -262,7 +297,7 @@ def read(directory: Path | str) -> Bundle:
             f"{directory / META_FILE}: outputs {meta.outputs} do not match quantiles "
             f"{meta.quantiles} and dispersion {meta.dispersion}"
         )
-    return Bundle(booster, meta, forecast)
+    return Bundle(booster, meta, forecast, history)
 
 
 def _read_manifest(directory: Path) -> dict[str, Any]:

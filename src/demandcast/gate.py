@@ -158,12 +158,13 @@ def judge(
         )
     if last > cutoff:
         try:
-            model_bytes, cand_meta, cand_forecast = fit(features, cutoff, params)
+            trained = fit(features, cutoff, params)
         except ValueError as exc:
             raise DataError(
                 f"cannot fit the candidate recipe at the production cutoff {cutoff.date()}: {exc}"
             ) from None
-        candidate = bundle.Bundle(bundle.load_booster(model_bytes), cand_meta, cand_forecast)
+        candidate = trained.loaded()
+        cand_meta = candidate.meta
         verdict = compare_after_cutoff(
             forecast_frame(prepared, production),
             forecast_frame(prepared, candidate),
@@ -197,7 +198,9 @@ def forecast_frame(prepared: pd.DataFrame, model: bundle.Bundle) -> pd.DataFrame
         return pd.DataFrame()
     n = len(meta.series)
     rows = model.forecast.reshape(n, meta.horizon, -1)[:, :periods].reshape(n * periods, -1)
-    seen = bundle.Bundle(model.booster, dataclasses.replace(meta, horizon=periods), rows)
+    seen = dataclasses.replace(
+        model, meta=dataclasses.replace(meta, horizon=periods), forecast=rows
+    )
     try:
         return holdout_frame(prepared, seen)
     except ValueError as exc:  # a series of the model no longer in the data

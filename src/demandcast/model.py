@@ -69,10 +69,11 @@ def fit(
     cutoff: pd.Timestamp,
     params: Params,
     dispersion: list[float | None] | None = None,
-) -> tuple[bytes, bundle.Meta, np.ndarray]:
-    """Train on rows up to ``cutoff``; return the booster bytes, metadata and forecast rows
-    (the ``horizon`` periods after ``cutoff`` for every series). With ``dispersion`` (see
-    :func:`calibrate`), the bundle's outputs include the quantiles of ``train.quantiles``."""
+) -> bundle.Trained:
+    """Train on rows up to ``cutoff``: the booster, its metadata, its forecast rows (the
+    ``horizon`` periods after ``cutoff`` for every series) and the last year of sales before
+    them. With ``dispersion`` (see :func:`calibrate`), the bundle's outputs include the
+    quantiles of ``train.quantiles``."""
     horizon, freq = params.horizon, frequency_of(features)
     keys = series_columns(features)
     train_rows = trainable(features, cutoff)
@@ -105,6 +106,7 @@ def fit(
         raise ValueError(f"no series has {horizon} forecast rows after {cutoff.date()}")
     meta = bundle.Meta(
         model_version="",  # set below from the content: bundle.versioned
+        history_start=str((cutoff - freq.step(freq.year - 1)).date()),
         trained_through=str(cutoff.date()),
         frequency=freq,
         horizon=horizon,
@@ -120,7 +122,24 @@ def fit(
         **_ranges(params, dispersion),
     )
     forecast = future[columns].to_numpy(np.float32)
-    return model_bytes, bundle.versioned(meta, model_bytes, forecast), forecast
+    history = recent_sales(frame, series, cutoff)
+    return bundle.versioned(bundle.Trained(model_bytes, meta, forecast, history))
+
+
+def recent_sales(frame: pd.DataFrame, series: pd.DataFrame, cutoff: pd.Timestamp) -> np.ndarray:
+    """The sales of the last year through ``cutoff`` of each of ``series`` (rows in that
+    order), ``(series, year periods)``; NaN where unknown."""
+    freq, keys = frequency_of(frame), list(series.columns)
+    start = cutoff - freq.step(freq.year - 1)
+    rows = frame.loc[(frame[DATE] >= start) & (frame[DATE] <= cutoff), [*keys, DATE, SALES]]
+    index = pd.MultiIndex.from_frame(series) if len(keys) > 1 else pd.Index(series[keys[0]])
+    at = pd.MultiIndex.from_frame(rows[keys]) if len(keys) > 1 else pd.Index(rows[keys[0]])
+    row = index.get_indexer(at)
+    column = (rows[DATE] - start).dt.days.to_numpy() // freq.days
+    history = np.full((len(series), freq.year), np.nan, dtype=np.float32)
+    known = row >= 0
+    history[row[known], column[known]] = rows[SALES].to_numpy()[known]
+    return history
 
 
 def forecast_rows(frame: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:
@@ -208,12 +227,15 @@ def unseen_dispersion(
     earlier). Poisson when the history is too short for that model."""
     earlier = cutoff - frequency_of(features).step(params.horizon)
     try:
-        model_bytes, meta, forecast = fit(features, earlier, params)
+        calibration = fit(features, earlier, params)
     except ValueError as exc:
         log.info("train: no calibration model at %s (%s): Poisson ranges", earlier.date(), exc)
         blocks = bundle.dispersion_blocks(params.horizon, frequency_of(features).days)
         return [None] * (int(blocks.max()) + 1)
-    mean = bundle.predict_mean(bundle.load_booster(model_bytes), meta, forecast)
+    meta = calibration.meta
+    mean = bundle.predict_mean(
+        bundle.load_booster(calibration.model_bytes), meta, calibration.forecast
+    )
     return calibrate(forecast_actuals(features, meta), mean, meta)
 
 
@@ -227,18 +249,18 @@ def train_bundles(features: pd.DataFrame, params: Params, out_dir: Path) -> dict
     model's holdout errors. So the holdout measures ranges made exactly as the served ones."""
     last = features.loc[features[SALES].notna(), DATE].max()
     eval_cutoff = last - frequency_of(features).step(params.horizon)
-    eval_bytes, eval_meta, eval_forecast = fit(
+    evaluation = fit(
         features, eval_cutoff, params, unseen_dispersion(features, eval_cutoff, params)
     )
-    eval_mean = bundle.predict_mean(bundle.load_booster(eval_bytes), eval_meta, eval_forecast)
+    eval_meta = evaluation.meta
+    eval_mean = bundle.predict_mean(
+        bundle.load_booster(evaluation.model_bytes), eval_meta, evaluation.forecast
+    )
     serving_dispersion = calibrate(forecast_actuals(features, eval_meta), eval_mean, eval_meta)
     serving = fit(features, last, params, serving_dispersion)
     metas = {}
-    for name, (model_bytes, meta, forecast) in {
-        "eval": (eval_bytes, eval_meta, eval_forecast),
-        "serving": serving,
-    }.items():
-        bundle.write(out_dir / name, model_bytes, meta, forecast)
-        metas[name] = meta
+    for name, trained in {"eval": evaluation, "serving": serving}.items():
+        bundle.write(out_dir / name, trained)
+        meta = metas[name] = trained.meta
         log.info("train: %s model %s written to %s", name, meta.model_version, out_dir / name)
     return metas

@@ -29,10 +29,10 @@ TINY = {
 
 def train_bundle(raw: pd.DataFrame, params: Params, directory: Path) -> Path:
     """The pipeline's prepare -> features -> train (serving model), written to ``directory``."""
-    prepared, _ = prepare_table(raw, "test", params.min_history_days)
+    prepared, _ = prepare_table(raw, "test", params)
     features = build(prepared, params.horizon, params.features)
     cutoff = features.loc[features["sales"].notna(), "date"].max()
-    bundle.write(directory, *fit(features, cutoff, params))
+    bundle.write(directory, fit(features, cutoff, params))
     return directory
 
 

@@ -35,7 +35,7 @@ def bundles(tmp_path_factory, small_features, small_params) -> dict[str, Path]:
     last = small_features.loc[small_features[SALES].notna(), DATE].max()
     made = {}
     for name, cutoff in (("current", last), ("older", last - pd.Timedelta(days=1))):
-        bundle.write(root / name, *fit(small_features, cutoff, small_params))
+        bundle.write(root / name, fit(small_features, cutoff, small_params))
         made[name] = root / name
     return made
 
