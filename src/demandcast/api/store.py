@@ -39,6 +39,8 @@ class Model:
     key_values: tuple[frozenset, ...]  # distinct values of each series key, for messages
     first_day: int  # proleptic ordinal of the first forecast day (the period after the cutoff)
     step: int  # days per period (1: daily, 7: weekly)
+    history: np.ndarray  # (series, periods) recent sales, NaN where unknown; row s: meta.series[s]
+    history_first_day: int  # proleptic ordinal of the first history period
     evaluation: dict | None  # holdout metrics of the pipeline run (reports/metrics.json)
     source: str
     loaded_at: float  # unix time
@@ -64,6 +66,16 @@ class Model:
         """The date (first day) of forecast period ``period`` (0 = the first)."""
         return dt.date.fromordinal(self.first_day + period * self.step)
 
+    @property
+    def output_fields(self) -> list[str]:
+        """The answer's field for each output: ``sales`` for the mean, then ``p10``..."""
+        return ["sales" if name == bundle.MEAN else name for name in self.meta.outputs]
+
+    def history_dates(self) -> list[dt.date]:
+        """The date of each column of ``history``."""
+        first, step = self.history_first_day, self.step
+        return [dt.date.fromordinal(first + i * step) for i in range(self.history.shape[1])]
+
     def period_of(self, date: dt.date) -> int | None:
         """The forecast period starting on ``date`` (may be outside the horizon), or None when
         no period starts that day (a weekly model's mid-week date)."""
@@ -75,7 +87,7 @@ def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
     """Read, check and precompute a bundle; raise :class:`ModelError` if it cannot be served."""
     started = time.perf_counter()
     try:
-        meta, grid = _read(Path(model_dir))
+        meta, grid, history = _read(Path(model_dir))
     except ModelError:
         raise
     except FileNotFoundError as exc:
@@ -94,6 +106,10 @@ def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
         key_values=tuple(frozenset(column) for column in zip(*series, strict=True)),
         first_day=meta.forecast_start.toordinal(),
         step=meta.frequency.days,
+        history=history,
+        history_first_day=dt.date.fromisoformat(
+            meta.history_start or meta.trained_through
+        ).toordinal(),
         evaluation=read_evaluation(metrics_path),
         source=str(model_dir),
         loaded_at=time.time(),
@@ -101,15 +117,16 @@ def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
     )
 
 
-def _read(model_dir: Path) -> tuple[bundle.Meta, np.ndarray]:
-    """The checked metadata and the ``(series, horizon, outputs)`` forecast grid."""
+def _read(model_dir: Path) -> tuple[bundle.Meta, np.ndarray, np.ndarray]:
+    """The checked metadata, the ``(series, horizon, outputs)`` forecast grid and the recent
+    sales."""
     loaded = bundle.read(model_dir)
     meta = loaded.meta
     _check(model_dir, meta)
     grid = loaded.grid()
     if not np.isfinite(grid).all() or (grid < 0).any():
         raise ModelError(f"{model_dir}: the model predicts non-finite or negative sales")
-    return meta, np.round(grid.astype(np.float64), DECIMALS)
+    return meta, np.round(grid.astype(np.float64), DECIMALS), loaded.history.astype(np.float64)
 
 
 def _check(model_dir: Path, meta: bundle.Meta) -> None:
