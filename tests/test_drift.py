@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from demandcast import bundle, drift
+from demandcast import bundle, drift, drift_html
 from demandcast.cli import main
 from demandcast.config import Change, DriftParams, Params
 from demandcast.data import synthetic
@@ -62,7 +63,7 @@ def baseline(small_prepared, models) -> Holdout:
 
 
 def assess(prepared, models, baseline, params) -> dict:
-    result, _ = drift.assess(prepared, *models, baseline, params)
+    result = drift.assess(prepared, *models, baseline, params).report
     json.dumps(result)  # the report is plain JSON
     return result
 
@@ -368,3 +369,35 @@ def test_the_monitoring_loop_end_to_end(tmp_path):
     assert after["model"]["trained_through"] == str((cutoff + 28 * DAY).date())
     assert after["drift_detected"] is False and after["current"]["source"] == "holdout"
     assert (repo / "reports" / "drift.html").exists()
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.6])
+def test_the_html_report_leads_with_the_verdict_of_drift_json(
+    small_params, models, baseline, shift
+):
+    # 12 series are too few for the data-drift test at its default threshold (drift.py)
+    calm = small_params.drift.model_copy(update={"stattest_threshold": 1.0})
+    params = small_params.model_copy(update={"drift": calm})
+    prepared = today(params, 14, *([shift_from(params, shift)] if shift else []))
+    assessment = drift.assess(prepared, *models, baseline, params)
+    report = assessment.report
+    page = drift_html.render(assessment, assessment.run.get_html_str(as_iframe=False))
+    verdict = page[page.index("id='verdict'") : page.index("</section>")]
+    headline = "Drift detected" if report["drift_detected"] else "No drift"
+    assert f"id='headline'>{headline}</h2>" in verdict
+    assert report["model"]["version"] in verdict
+    for reason in report["reasons"]:
+        assert html.escape(reason) in verdict
+    if shift:
+        assert report["drift_detected"] and any(
+            r.startswith("concept drift") for r in report["reasons"]
+        )
+    else:
+        assert not report["drift_detected"]
+    # the error chart: one point per day of new sales, the threshold drawn
+    assert page.index("id='verdict'") < page.index("id='smape-chart'")
+    limit = report["concept_drift"]["baseline_smape"] * (1 + report["concept_drift"]["threshold"])
+    assert f"data-name='threshold' data-value='{limit:.4f}'" in page
+    assert len(assessment.by_period) == 14
+    assert "<script" in page  # Evidently's detail follows, inline: the page works offline
+    assert "http://" not in page.split("id='verdict'")[0]

@@ -129,29 +129,45 @@ def inputs_match(future: pd.DataFrame, meta: bundle.Meta, forecast: np.ndarray) 
 
 
 def data_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], params: DriftParams
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: list[str],
+    params: DriftParams,
+    prediction: str | None = None,
 ) -> tuple[dict[str, Any], Any]:
-    """Evidently ``DataDriftPreset`` of ``current`` against ``reference`` on ``columns``.
+    """Evidently ``DataDriftPreset`` of ``current`` against ``reference`` on ``columns``; with
+    ``prediction`` (a column of both holding the model's forecast of ``sales``), Evidently's
+    ``RegressionPreset`` as well, for the HTML report.
 
     Returns the summary for ``drift.json`` and Evidently's run (for the HTML report). Columns
     empty in either window (e.g. yearly lags on a short history) are skipped and listed.
     """
-    from evidently import DataDefinition, Dataset, Report
+    from evidently import DataDefinition, Dataset, Regression, Report
     from evidently.legacy.calculations.stattests.registry import StatTestNotFoundError
-    from evidently.presets import DataDriftPreset
+    from evidently.presets import DataDriftPreset, RegressionPreset
 
     compared = [c for c in columns if reference[c].notna().any() and current[c].notna().any()]
-    definition = DataDefinition(numerical_columns=compared)
-    preset = DataDriftPreset(
-        columns=compared,
-        drift_share=params.drift_share,
-        num_method=params.stattest,
-        num_threshold=params.stattest_threshold,
+    shown = [*compared, *([prediction] if prediction else [])]
+    if prediction and SALES not in compared:
+        shown.append(SALES)
+    definition = DataDefinition(
+        numerical_columns=shown,
+        regression=[Regression(target=SALES, prediction=prediction)] if prediction else None,
     )
+    presets: list[Any] = [
+        DataDriftPreset(
+            columns=compared,
+            drift_share=params.drift_share,
+            num_method=params.stattest,
+            num_threshold=params.stattest_threshold,
+        )
+    ]
+    if prediction:
+        presets.append(RegressionPreset())
     try:
-        run = Report([preset], include_tests=True).run(
-            current_data=Dataset.from_pandas(current[compared], data_definition=definition),
-            reference_data=Dataset.from_pandas(reference[compared], data_definition=definition),
+        run = Report(presets, include_tests=True).run(
+            current_data=Dataset.from_pandas(current[shown], data_definition=definition),
+            reference_data=Dataset.from_pandas(reference[shown], data_definition=definition),
         )
     except StatTestNotFoundError as exc:
         raise ConfigError(f"params.yaml: drift.stattest: {exc}") from None
@@ -237,8 +253,8 @@ def assess(
     evaluation: bundle.Bundle,
     baseline: Holdout,
     params: Params,
-) -> tuple[dict[str, Any], Any]:
-    """The drift report of the ``deployed`` model, and Evidently's run for the HTML.
+) -> Assessment:
+    """The drift report of the ``deployed`` model, with what its HTML page shows.
 
     ``prepared`` is today's data (validated, gap-filled). The rows scored are the sales after
     the deployed model's cutoff; when there are none yet, the ``evaluation`` model's holdout.
@@ -273,7 +289,12 @@ def assess(
     predicted = outputs[:, 0]
 
     monitored = [f.name for f in meta.features if f.monitored] + [SALES]
-    data, run = data_drift(reference, current, monitored, params.drift)
+    reference_inputs = reference[meta.feature_names].to_numpy(np.float32)
+    current = current.assign(prediction=predicted)
+    reference = reference.assign(
+        prediction=bundle.predict_mean(scored.booster, meta, reference_inputs)
+    )
+    data, run = data_drift(reference, current, monitored, params.drift, "prediction")
     oracle = current[TRUE_MEAN] if TRUE_MEAN in current.columns else None
     concept = concept_drift(current[SALES], predicted, baseline, params.drift, oracle)
     if meta.quantiles:
@@ -305,7 +326,7 @@ def assess(
             f"concept drift is judged from {params.drift.min_days} days of new sales; "
             f"{days_seen} so far"
         )
-    return {
+    report = {
         "drift_detected": bool(reasons),
         "reasons": reasons,
         "notes": notes,
@@ -325,7 +346,38 @@ def assess(
         "concept_drift": {**concept, "min_days": params.drift.min_days},
         "new_series": len(unseen),
         "inputs_match": match,
-    }, run
+    }
+    return Assessment(report, run, errors_by_period(current), unseen)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the drift stage writes: ``drift.json`` (``report``) and, for ``drift.html``,
+    Evidently's run, the model's error per period and the new series."""
+
+    report: dict[str, Any]
+    run: Any
+    by_period: pd.DataFrame  # date, smape, mae, actual, forecast (totals over the series)
+    new_series: list[dict[str, Any]]
+
+
+def errors_by_period(current: pd.DataFrame) -> pd.DataFrame:
+    """The model's SMAPE and MAE on each period of the new sales, and the totals of sales and
+    forecast (``current`` has ``sales`` and ``prediction``)."""
+
+    def one(group: pd.DataFrame) -> pd.Series:
+        errors = score(group[SALES], group["prediction"])
+        return pd.Series(
+            {
+                "smape": errors["smape"],
+                "mae": errors["mae"],
+                "actual": group[SALES].sum(),
+                "forecast": group["prediction"].sum(),
+            }
+        )
+
+    grouped = current.groupby(DATE)[[SALES, "prediction"]]
+    return grouped.apply(one).reset_index()
 
 
 def findings(

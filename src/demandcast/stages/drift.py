@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from demandcast import bundle, drift
+from demandcast import bundle, drift, drift_html
 from demandcast.config import Params
 from demandcast.data.validate import prepare_table
 from demandcast.errors import DataError
@@ -36,9 +36,11 @@ def run(params: Params, args: argparse.Namespace) -> int | None:
     prepared, _ = prepare_table(raw, source, params, require_evaluable=False)
     deployed, evaluation = (bundle.read(MODELS / name) for name in ("serving", "eval"))
     baseline = Metrics.read(METRICS).holdout
-    report, snapshot = drift.assess(prepared, deployed, evaluation, baseline, params)
+    assessment = drift.assess(prepared, deployed, evaluation, baseline, params)
+    report = assessment.report
+    page = drift_html.render(assessment, assessment.run.get_html_str(as_iframe=False))
     with atomic_path(DRIFT_HTML) as tmp:
-        snapshot.save_html(str(tmp))
+        tmp.write_text(page, encoding="utf-8")
     write_json(DRIFT_REPORT, report)
     print(drift.summary(report))
     return DRIFT_EXIT if args.exit_code and report["drift_detected"] else None
