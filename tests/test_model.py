@@ -117,7 +117,7 @@ def test_calibrate_recovers_the_dispersion_of_the_errors(trained):
 
 
 def test_the_bundle_ships_the_last_year_of_sales_for_people_to_see(trained, small_prepared):
-    out, metas = trained
+    out, _ = trained
     model = bundle.read(out / "serving")
     assert model.history.shape == (12, 364)
     start = pd.Timestamp(model.meta.history_start)

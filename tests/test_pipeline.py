@@ -19,7 +19,7 @@ def test_repro_on_small_synthetic_data(tmp_path):
     first = run(["dvc", "repro"], repo)
     assert "model / oracle" not in first.stderr
     metrics = json.loads((repo / "reports" / "metrics.json").read_text())
-    assert set(metrics) == {"holdout", "baselines", "oracle", "slices"}
+    assert set(metrics) == {"holdout", "baselines", "oracle", "slices", "intervals"}
     holdout_keys = {"smape", "mae", "rmse", "mape", "wape", "rows", "start", "end"}
     assert set(metrics["holdout"]) == holdout_keys
     assert metrics["holdout"]["rows"] == 3 * 4 * 14

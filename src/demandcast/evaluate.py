@@ -100,8 +100,8 @@ def holdout_frame(
         (frame["horizon_day"] - 1) * freq.days, "D"
     )
     outputs = model.predict(model.forecast)
-    for column, name in enumerate(meta.outputs):
-        frame["predicted" if name == bundle.MEAN else name] = outputs[:, column]
+    for position, name in enumerate(meta.outputs):
+        frame["predicted" if name == bundle.MEAN else name] = outputs[:, position]
     truth = prepared.set_index([*keys, DATE])
     index = pd.MultiIndex.from_frame(frame[[*keys, DATE]])
     frame["actual"] = truth[SALES].reindex(index).to_numpy()

@@ -5,7 +5,13 @@ import pytest
 
 from demandcast.config import Params
 from demandcast.data.schema import frequency_of
-from demandcast.data.validate import evaluable_series, fill_gaps, prepare_table, validate
+from demandcast.data.validate import (
+    detect_frequency,
+    evaluable_series,
+    fill_gaps,
+    prepare_table,
+    validate,
+)
 from demandcast.errors import DataError
 from demandcast.frequency import DAY, WEEK
 
@@ -172,3 +178,101 @@ def test_store_only_table_and_summary():
     assert list(prepared.columns) == ["date", "store", "sales"]
     assert summary.series == 2 and summary.start == "2024-01-01" and summary.end == "2024-01-12"
     assert summary.filled_zero == 0 and summary.rows_in == summary.rows_out == 24
+
+
+@pytest.mark.parametrize("date", ["2024", "2024-01", "2024-1-5", "20240105", "05/01/2024"])
+def test_only_iso_dates_without_a_date_format(date):
+    frame = table()
+    frame.loc[4, "date"] = date
+    msg = refusal(frame)
+    assert "'date': 1 of 24 rows are not dates in the form YYYY-MM-DD" in msg
+    assert f"row 5: date={date!r}" in msg and "data.date_format" in msg
+
+
+def test_iso_dates_with_a_midnight_time_and_parsed_dates_are_read():
+    frame = table()
+    frame["date"] = frame["date"] + "T00:00:00"
+    assert validate(frame, "t")[0]["date"].dt.day.tolist()[:2] == [1, 2]
+    frame["date"] = pd.to_datetime(frame["date"])  # a Parquet date column
+    assert validate(frame, "t")[0]["date"].dt.day.tolist()[:2] == [1, 2]
+
+
+def test_a_date_format_must_match_exactly():
+    frame = table()
+    frame["date"] = pd.to_datetime(frame["date"]).dt.strftime("%d/%m/%Y")
+    day_first = params().model_copy(
+        update={"data": params().data.model_copy(update={"date_format": "%d/%m/%Y"})}
+    )
+    out, _ = prepare_table(frame, "t", day_first)
+    assert out["date"].min() == pd.Timestamp("2024-01-01")
+    frame.loc[2, "date"] = "2024-01-03"
+    msg = refusal(frame, day_first)
+    assert "1 of 24 rows do not match data.date_format '%d/%m/%Y'" in msg and "row 3" in msg
+
+
+def test_mixed_time_zone_offsets_are_refused():
+    frame = table()
+    frame.loc[0, "date"] = "2024-01-01T00:00:00+01:00"
+    frame.loc[1, "date"] = "2024-01-02T00:00:00+02:00"
+    assert "mix time zone offsets" in refusal(frame)
+
+
+def dated(dates: list[str], stores=(1, 2)) -> pd.DataFrame:
+    rows = [(d, s, 1, 5.0) for s in stores for d in dates]
+    return pd.DataFrame(rows, columns=["date", "store", "item", "sales"])
+
+
+def with_frequency_param(frequency: str) -> Params:
+    return params().model_copy(
+        update={"data": params().data.model_copy(update={"frequency": frequency})}
+    )
+
+
+def test_a_monthly_table_is_refused_not_filled_with_zeros():
+    months = pd.date_range("2022-01-01", periods=24, freq="MS").strftime("%Y-%m-%d").tolist()
+    msg = refusal(dated(months))
+    assert "consecutive dates are 31 days apart" in msg and "2022-01-01, 2022-02-01" in msg
+    assert "monthly or irregular tables are not supported" in msg
+    assert "daily or weekly" in msg and "data.frequency" not in msg
+    # setting the frequency does not make a monthly table daily
+    with pytest.raises(DataError, match="31 days apart"):
+        detect_frequency(pd.to_datetime(pd.Series(months)), "daily", "t")
+
+
+@pytest.mark.parametrize(
+    ("dates", "step"),
+    [
+        (pd.date_range("2024-01-05", periods=20, freq="14D"), 14),  # biweekly, same weekday
+        (pd.date_range("2024-01-01", periods=30, freq="3D"), 3),  # every third day
+        (
+            pd.DatetimeIndex(
+                ["2024-01-01", "2024-01-03", "2024-01-07", "2024-01-08", "2024-01-12", "2024-01-14"]
+            ),
+            2,
+        ),
+    ],
+)
+def test_irregular_dates_are_refused(dates, step):
+    msg = refusal(dated(dates.strftime("%Y-%m-%d").tolist()))
+    assert f"consecutive dates are {step} days apart" in msg
+
+
+def test_a_file_without_its_zero_sales_periods_reads_with_the_frequency_set():
+    # one series with a sale every other day (the days without sales are left out)
+    odd_days = pd.date_range("2024-01-01", periods=12, freq="2D")
+    sparse = dated(odd_days.strftime("%Y-%m-%d").tolist(), stores=(1,))
+    msg = refusal(sparse)
+    assert "2 days apart" in msg and "set data.frequency: daily" in msg
+    _, summary = prepare_table(sparse, "t", with_frequency_param("daily"))
+    assert summary.frequency == "daily" and summary.filled_zero == 11
+    # two such series that together cover the calendar need no setting
+    even_days = (odd_days + pd.Timedelta(days=1)).strftime("%Y-%m-%d").tolist()
+    both = pd.concat([sparse, dated(even_days, stores=(2,))], ignore_index=True)
+    _, summary = prepare_table(both, "t", PARAMS)
+    assert summary.frequency == "daily" and summary.filled_zero == 12 + 11  # + a trailing day
+
+
+def test_a_weekly_table_read_as_daily_is_refused():
+    with pytest.raises(DataError, match="7 days apart"):
+        detect_frequency(pd.to_datetime(weekly()["date"]), "daily", "t")
+    assert detect_frequency(pd.to_datetime(weekly()["date"]), "weekly", "t") == WEEK

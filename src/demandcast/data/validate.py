@@ -2,8 +2,18 @@
 
 The rules, each with the params key that changes it:
 
+* **Dates** (``data.date_format``): ISO dates, ``YYYY-MM-DD`` (a time of day must be midnight);
+  ``2019``, ``2019-01`` or ``2019-1-5`` are refused. Set ``data.date_format`` (e.g.
+  ``%d/%m/%Y``) for another format: every date must then match it exactly.
 * **Frequency** (``data.frequency``): ``auto`` reads a table as weekly when every date falls on
   the same weekday, else as daily. Weekly data stays weekly: it is never spread over days.
+  The *step* of a table is the median number of days between its consecutive distinct dates
+  (all series together, so a series that skips periods without sales does not change it).
+  Under ``auto`` the step must be one period (1 day, or 7 days for weekly dates): a monthly
+  table (step about 30 days; monthly data is out of scope), a biweekly or an irregular one is
+  refused instead of being filled with zeros. With ``daily`` or ``weekly`` set, the file may
+  leave out periods without sales (a step above one period is accepted), but a step of 7 days
+  or more (``daily``) or 28 days or more (``weekly``) is still refused.
 * **Returns** (``prepare.negative_sales``): negative sales refuse the file (``refuse``), or
   count as zero sales (``zero``), or their rows are dropped (``drop``).
 * **Gaps** (``prepare.gaps``, ``prepare.outage_periods``): every series runs from its own first
@@ -20,6 +30,7 @@ The rules, each with the params key that changes it:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -38,6 +49,11 @@ from demandcast.errors import DataError
 from demandcast.frequency import DAY, WEEK, Frequency
 
 PARAM_NAMES = {"daily": DAY, "weekly": WEEK}
+# An ISO date, optionally with a time of day and a zone (refused later unless it is midnight).
+ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+# With data.frequency set, a table may leave out periods without sales, but one whose dates are
+# this many days apart or more (a weekly table read as daily, a monthly one) is refused.
+SPARSEST_STEP_DAYS = {DAY.name: 7, WEEK.name: 28}
 
 
 @dataclass(frozen=True)
@@ -84,17 +100,19 @@ def validate(
     keys = series_columns(frame)
     out = frame.copy()
 
-    dates = pd.to_datetime(out[DATE], errors="coerce", format=date_format or "ISO8601")
+    dates = _parse_dates(out[DATE], date_format, source)
     bad = dates.isna().to_numpy()
     if bad.any():
-        raise _refuse(
-            source,
-            DATE,
-            "are not dates",
-            frame,
-            bad,
-            "Use ISO dates (YYYY-MM-DD) or set data.date_format in params.yaml.",
-        )
+        if date_format is None:
+            problem = "are not dates in the form YYYY-MM-DD"
+            fix = (
+                "Write ISO dates (e.g. 2024-01-31), or set data.date_format in params.yaml to "
+                "the format of your file (e.g. '%d/%m/%Y')."
+            )
+        else:
+            problem = f"do not match data.date_format {date_format!r}"
+            fix = "Fix those rows, or data.date_format in params.yaml."
+        raise _refuse(source, DATE, problem, frame, bad, fix)
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)
     bad = (dates != dates.dt.normalize()).to_numpy()
@@ -160,12 +178,39 @@ def validate(
     return out, int(negative.sum())
 
 
+def _parse_dates(values: pd.Series, date_format: str | None, source: str) -> pd.Series:
+    """``values`` as datetimes, NaT where a value is not a date in ``date_format`` (None: an ISO
+    date, ``YYYY-MM-DD``, optionally with a time of day; ``2019`` or ``2019-1-5`` are not)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    text = values.astype("string").str.strip()
+    if date_format is None:
+        text = text.where(text.str.fullmatch(ISO_DATE).fillna(False))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", (FutureWarning, UserWarning))
+            dates = pd.to_datetime(
+                text.astype(object), errors="coerce", format=date_format or "ISO8601"
+            )
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DataError(
+            f"{source}: column {DATE!r}: the dates cannot be read ({exc}). Write ISO dates "
+            "(YYYY-MM-DD), or fix data.date_format in params.yaml."
+        ) from None
+    if not pd.api.types.is_datetime64_any_dtype(dates):  # a mix of time zone offsets
+        raise DataError(
+            f"{source}: column {DATE!r}: the dates mix time zone offsets. Write plain dates "
+            "(YYYY-MM-DD): one row per series and day or week."
+        )
+    return dates
+
+
 def detect_frequency(dates: pd.Series, setting: str, source: str) -> Frequency:
-    """The table's period (``data.frequency``: auto | daily | weekly)."""
-    weekdays = pd.DatetimeIndex(dates.drop_duplicates()).dayofweek
+    """The table's period (``data.frequency``: auto | daily | weekly); refuses a table whose
+    dates are not daily or weekly (the rule is in the module docstring)."""
+    distinct = pd.DatetimeIndex(dates.drop_duplicates()).sort_values()
+    weekdays = distinct.dayofweek
     one_weekday = len(weekdays) > 1 and (weekdays == weekdays[0]).all()
-    if setting == "auto":
-        return WEEK if one_weekday else DAY
     if setting == "weekly" and not one_weekday:
         counts = pd.Series(weekdays).value_counts()
         raise DataError(
@@ -173,7 +218,29 @@ def detect_frequency(dates: pd.Series, setting: str, source: str) -> Frequency:
             "weekdays: a weekly table has one row per series and week, dated on the same "
             "weekday. Fix the dates, or set data.frequency: auto."
         )
-    return PARAM_NAMES[setting]
+    freq = (WEEK if one_weekday else DAY) if setting == "auto" else PARAM_NAMES[setting]
+    steps = np.diff(distinct.to_numpy()) // np.timedelta64(1, "D")
+    if len(steps) == 0:
+        return freq
+    step = float(np.median(steps))
+    regular = step == freq.days if setting == "auto" else step < SPARSEST_STEP_DAYS[freq.name]
+    if not regular:
+        name = "daily" if freq == DAY else "weekly"
+        examples = ", ".join(str(d.date()) for d in distinct[:3]) + (", ..." * (len(distinct) > 3))
+        hint = (
+            f" If your file leaves out the periods without sales, set data.frequency: {name} "
+            "in params.yaml to read them as periods without sales."
+            if setting == "auto" and step < SPARSEST_STEP_DAYS[freq.name]
+            else ""
+        )
+        raise DataError(
+            f"{source}: column {DATE!r}: consecutive dates are {step:g} days apart (median over "
+            f"the table's {len(distinct)} dates: {examples}); read as {name}, many periods "
+            "would be filled in as periods without sales. The table must be daily or weekly "
+            "(monthly or irregular tables are not supported): aggregate it to one row per "
+            f"series and day or week.{hint}"
+        )
+    return freq
 
 
 def fill_gaps(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -11,21 +13,40 @@ from pathlib import Path
 import pandas as pd
 
 from demandcast.config import Params
+from demandcast.files import aside_prefix, leftovers, private_prefix, remove_leftovers, replace_dir
 from demandcast.model import train_bundles
 from demandcast.stages.common import FEATURES, MODELS
 from demandcast.stages.common import main as stage_main
 
+log = logging.getLogger("demandcast")
+STAGING = f".{MODELS.name}."  # + pid + random: the folder the next models/ is built in
+
+
+def clean_up(models: Path = MODELS) -> None:
+    """Undo what an interrupted run left beside ``models``: if it was killed between moving
+    the old ``models`` aside and moving the new one in, put the old one back; then remove the
+    staging and set-aside folders of runs that are no longer running."""
+    parent = models.parent
+    aside = leftovers(parent, aside_prefix(models))
+    if aside and not models.exists() and not models.is_symlink():
+        newest = max(aside, key=lambda p: p.stat().st_mtime)
+        os.rename(newest, models)
+        log.info("train: restored %s from %s, left by an interrupted run", models, newest)
+    remove_leftovers(parent, aside_prefix(models))
+    remove_leftovers(parent, STAGING)
+
 
 def run(params: Params, args: argparse.Namespace) -> None:
-    features = pd.read_parquet(FEATURES)
+    """Build both bundles in a staging folder beside ``models/`` and swap it in whole only when
+    both are complete: a failed or killed run leaves ``models/`` as it was."""
     MODELS.parent.mkdir(parents=True, exist_ok=True)
-    # Build the bundles beside models/ and swap the directory in whole.
-    staging = Path(tempfile.mkdtemp(prefix=".models.", dir=MODELS.parent.resolve()))
+    clean_up(MODELS)
+    features = pd.read_parquet(FEATURES)
+    staging = Path(tempfile.mkdtemp(prefix=private_prefix(STAGING), dir=MODELS.parent))
     try:
         train_bundles(features, params, staging)
         staging.chmod(0o755)
-        shutil.rmtree(MODELS, ignore_errors=True)
-        staging.rename(MODELS)
+        replace_dir(staging, MODELS)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
