@@ -255,6 +255,8 @@ def read(directory: Path | str) -> Bundle:
     ``ValueError``) naming the file on any inconsistency."""
 
     directory = Path(directory)
+    if not (directory / META_FILE).exists():  # no bundle at all, rather than a broken one
+        raise FileNotFoundError(2, "no bundle here", str(directory / META_FILE))
     manifest = _read_manifest(directory)
     files = {}
     for name in CONTENT_FILES:

@@ -90,6 +90,8 @@ def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
         meta, grid, history = _read(Path(model_dir))
     except ModelError:
         raise
+    except bundle.BundleError as exc:  # says which file and why
+        raise ModelError(str(exc)) from exc
     except FileNotFoundError as exc:
         raise ModelError(f"{exc.filename}: not found (run the pipeline: make run)") from exc
     except Exception as exc:  # whatever breaks while reading a bundle means "refuse it"
