@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import os
 import resource
@@ -299,7 +298,7 @@ async def batch(port: int, rows: list[dict], repeats: int) -> dict:
 
 def every_row(model_dir: Path) -> list[dict]:
     meta = bundle.read_meta(model_dir)
-    days = [str(meta.forecast_start + dt.timedelta(days=d)) for d in range(meta.horizon_days)]
+    days = [str(meta.forecast_start + meta.frequency.step(d)) for d in range(meta.horizon)]
     return [
         {**dict(zip(meta.series_keys, values, strict=True)), "date": day}
         for values in meta.series

@@ -1,8 +1,9 @@
-"""Helpers of the API tests: clients of apps on a bundle, and request rows of its series."""
+"""Helpers of the API tests: clients of apps on a bundle, request rows of its series, and the
+reload token and model symlink of hot-swap tests."""
 
 from __future__ import annotations
 
-import datetime as dt
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,18 @@ from demandcast import bundle
 from demandcast.api.app import create_app
 from demandcast.api.settings import Settings
 
-EVALUATION = {"holdout": {"smape": 20.5, "mae": 1.25}}
+EVALUATION = {  # a reports/metrics.json, as GET /model shows it (see demandcast.metrics)
+    "holdout": {
+        "smape": 20.5,
+        "mae": 1.25,
+        "rmse": 2.5,
+        "rows": 84,
+        "start": "2013-05-01",
+        "end": "2013-05-14",
+    },
+    "baselines": {},
+}
+TOKEN = "s3cret-token"  # DEMANDCAST_RELOAD_TOKEN of the apps that reload
 
 
 def serve(model_dir: Path, **settings: object) -> TestClient:
@@ -20,9 +32,17 @@ def serve(model_dir: Path, **settings: object) -> TestClient:
     return TestClient(create_app(Settings(model_dir=model_dir, **settings)))
 
 
+def point(link: Path, target: Path) -> None:
+    """Repoint ``link`` at ``target`` atomically, as a deploy that renames a directory does."""
+    new = link.with_name(f"{link.name}.new")
+    new.symlink_to(target)
+    os.replace(new, link)
+
+
 def day(meta: bundle.Meta, offset: int) -> str:
-    """The ``offset``-th forecast day (0 = the day after the cutoff), as YYYY-MM-DD."""
-    return str(meta.forecast_start + dt.timedelta(days=offset))
+    """The first day of the ``offset``-th forecast period (0 = the one after the cutoff), as
+    YYYY-MM-DD."""
+    return str(meta.forecast_start + meta.frequency.step(offset))
 
 
 def row(meta: bundle.Meta, series: int, offset: int) -> dict:
@@ -35,6 +55,6 @@ def row(meta: bundle.Meta, series: int, offset: int) -> dict:
 
 def expected_sales(model_dir: Path) -> np.ndarray:
     """The booster's own answer for every series x day, straight from the bundle."""
-    booster, meta, features = bundle.read(model_dir)
-    grid = bundle.predict(booster, meta, features).reshape(len(meta.series), meta.horizon_days)
+    loaded = bundle.read(model_dir)
+    grid = loaded.grid()[:, :, loaded.meta.outputs.index(bundle.MEAN)]
     return grid.astype(np.float64)

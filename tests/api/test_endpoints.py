@@ -8,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from demandcast import bundle
-from demandcast.api.app import VERSION_HEADER
+from demandcast.api.routes.forecast import PlainRoute
+from demandcast.api.routes.responses import VERSION_HEADER
 from tests.api.helpers import EVALUATION, day, expected_sales, row, serve
 
 
@@ -90,8 +91,7 @@ def test_model_shows_metadata_and_evaluation(client: TestClient, meta: bundle.Me
     assert response.status_code == 200
     body = response.json()
     assert body["model_version"] == response.headers[VERSION_HEADER] == meta.model_version
-    assert body["metadata"]["series"] == meta.series
-    assert body["metadata"]["features"] == meta.features
+    assert body["metadata"] == meta.as_dict()
     assert body["evaluation"] == EVALUATION
     assert body["load_seconds"] > 0
 
@@ -150,3 +150,11 @@ def test_docs_and_openapi(bundles: dict[str, Path]) -> None:
     assert {"/health", "/predict", "/forecast", "/model", "/metrics", "/admin/reload"} <= set(
         schema["paths"]
     )
+
+
+def test_predict_is_a_plain_route_in_the_apps_own_route_list(client: TestClient) -> None:
+    """The fast path: no dependency injection per request (PlainRoute) and no included-router
+    branch to match first (benchmarks/API.md)."""
+    routes = {getattr(route, "path", None): route for route in client.app.router.routes}
+    assert isinstance(routes["/predict"], PlainRoute)
+    assert {"/forecast", "/health", "/model", "/metrics", "/admin/reload"} <= routes.keys()

@@ -36,7 +36,7 @@ def assert_refused(response: Response, status: int, loc: str, *fragments: str) -
 
 
 def test_the_tiny_model_is_as_described(meta: bundle.Meta) -> None:
-    assert meta.trained_through == "2013-04-30" and meta.horizon_days == 14
+    assert meta.trained_through == "2013-04-30" and meta.horizon == 14
     assert sorted(map(tuple, meta.series)) == [(s, i) for s in (1, 2) for i in (1, 2, 3)]
 
 
@@ -181,6 +181,12 @@ def test_without_a_model_every_model_route_answers_503(tmp_path: Path) -> None:
             assert "make run" in detail
         assert empty.get("/metrics").status_code == 200
         assert "demandcast_model_info{" not in empty.get("/metrics").text
+
+
+def test_a_malformed_forecast_query_is_a_422_even_without_a_model(tmp_path: Path) -> None:
+    with serve(tmp_path / "nothing-here") as empty:
+        assert_refused(empty.get("/forecast", params={"item": "1"}), 422, "store", "required")
+        assert_refused(empty.get("/forecast", params={"store": "1", "days": "0"}), 422, "days")
 
 
 def test_unknown_paths_and_methods_keep_the_error_shape(client: TestClient) -> None:

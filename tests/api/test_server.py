@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from demandcast import bundle
-from tests.api.helpers import row
-from tests.api.test_reload import TOKEN, point
+from tests.api.helpers import TOKEN, point, row
 
 pytestmark = pytest.mark.slow
 

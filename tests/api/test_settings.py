@@ -1,4 +1,4 @@
-"""The API's configuration comes from DEMANDCAST_* environment variables only."""
+"""The API's configuration comes from DEMANDCAST_* environment variables (and PORT) only."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ def test_defaults_serve_the_pipeline_output() -> None:
         metrics_path=Path("reports/metrics.json"),
         max_rows=50_000,
         reload_token=None,
+        host="127.0.0.1",
+        port=8000,
     )
 
 
@@ -24,9 +26,11 @@ def test_every_variable_is_read() -> None:
         "DEMANDCAST_METRICS": "/srv/metrics.json",
         "DEMANDCAST_MAX_ROWS": "100",
         "DEMANDCAST_RELOAD_TOKEN": "t",
+        "DEMANDCAST_HOST": "0.0.0.0",
+        "PORT": "8080",
     }
     assert Settings.from_env(env) == Settings(
-        Path("/srv/model"), Path("/srv/metrics.json"), 100, "t"
+        Path("/srv/model"), Path("/srv/metrics.json"), 100, "t", "0.0.0.0", 8080
     )
 
 
@@ -40,3 +44,16 @@ def test_a_bad_max_rows_is_refused_with_its_name(value: str) -> None:
         SettingsError, match=f"DEMANDCAST_MAX_ROWS='{value}': expected a whole number"
     ):
         Settings.from_env({"DEMANDCAST_MAX_ROWS": value})
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "-1", "http", "80.5"])
+def test_a_bad_port_is_refused_with_its_name(value: str) -> None:
+    with pytest.raises(
+        SettingsError, match=f"PORT='{value}': expected a whole number 1..65535 \\(default 8000\\)"
+    ):
+        Settings.from_env({"PORT": value})
+
+
+def test_empty_host_and_port_keep_the_defaults() -> None:
+    settings = Settings.from_env({"DEMANDCAST_HOST": "", "PORT": ""})
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
