@@ -32,7 +32,8 @@ def train_bundle(raw: pd.DataFrame, params: Params, directory: Path) -> Path:
     prepared, _ = prepare_table(raw, "test", params)
     features = build(prepared, params.horizon, params.features)
     cutoff = features.loc[features["sales"].notna(), "date"].max()
-    bundle.write(directory, fit(features, cutoff, params))
+    # ranges as train makes them: a negative-binomial first week, Poisson the second
+    bundle.write(directory, fit(features, cutoff, params, dispersion=[8.0, None]))
     return directory
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,7 +21,10 @@ def test_health(client: TestClient, meta: bundle.Meta) -> None:
         "status": "ok",
         "model_version": meta.model_version,
         "trained_through": meta.trained_through,
+        "frequency": "day",
+        "horizon": 14,
         "horizon_days": 14,
+        "outputs": ["sales", "p10", "p50", "p90"],
     }
     assert response.headers[VERSION_HEADER] == meta.model_version
 
@@ -158,3 +162,27 @@ def test_predict_is_a_plain_route_in_the_apps_own_route_list(client: TestClient)
     routes = {getattr(route, "path", None): route for route in client.app.router.routes}
     assert isinstance(routes["/predict"], PlainRoute)
     assert {"/forecast", "/health", "/model", "/metrics", "/admin/reload"} <= routes.keys()
+
+
+def test_forecasts_carry_their_range(client: TestClient, bundles: dict[str, Path]) -> None:
+    """/forecast and /predict answer p10, p50, p90 beside the mean: the bundle's grid."""
+    loaded = bundle.read(bundles["store_item"])
+    grid = loaded.grid()
+    meta = loaded.meta
+    body = client.get("/forecast", params={"store": 1, "item": 2}).json()
+    assert body["frequency"] == "day"
+    s = meta.series.index([1, 2])
+    for d, answer in enumerate(body["forecast"]):
+        assert answer["p10"] <= answer["p50"] <= answer["p90"]
+        assert answer["p10"] < answer["sales"] < answer["p90"]
+        expected = grid[s, d, 1:]
+        assert [answer["p10"], answer["p50"], answer["p90"]] == pytest.approx(expected, abs=6e-4)
+    # the first week is wider (dispersion 8) than a Poisson range of the same mean
+    first = body["forecast"][0]
+    poisson = bundle.count_quantiles(np.array([first["sales"]]), np.array([np.inf]), [0.1, 0.9])
+    assert first["p90"] - first["p10"] > poisson[0, 1] - poisson[0, 0]
+    rows = [row(meta, s, 0), row(meta, s, 13)]
+    predicted = client.post("/predict", json={"rows": rows}).json()["predictions"]
+    assert [p["p90"] for p in predicted] == pytest.approx(
+        [body["forecast"][0]["p90"], body["forecast"][13]["p90"]], abs=1e-9
+    )

@@ -21,7 +21,13 @@ from demandcast.api.app import create_app
 from demandcast.api.settings import Settings
 
 EXAMPLES = 60  # per operation and mode
-WITH_INPUT = [("POST", "/predict"), ("GET", "/forecast"), ("POST", "/admin/reload")]
+WITH_INPUT = [
+    ("POST", "/predict"),
+    ("GET", "/forecast"),
+    ("POST", "/admin/reload"),
+    ("GET", "/series"),
+    ("GET", "/history"),
+]
 WITHOUT_INPUT = [("GET", "/health"), ("GET", "/model"), ("GET", "/metrics")]
 
 

@@ -17,7 +17,7 @@ from demandcast import __version__
 from demandcast.api.deps import ApiState
 from demandcast.api.errors import ApiError, from_validation
 from demandcast.api.metrics import RequestMetrics
-from demandcast.api.routes import admin, forecast, ops
+from demandcast.api.routes import admin, forecast, ops, page
 from demandcast.api.routes.responses import json_response
 from demandcast.api.settings import Settings
 from demandcast.api.store import ModelError
@@ -30,19 +30,23 @@ Every forecast answer names the model that made it, in the body (`model_version`
 422 for a request the API cannot answer (the message says why and what is valid), 404 for an
 unknown series in `GET /forecast`, 503 while no model is loaded.
 """
-ROUTERS = (forecast.router, ops.router, admin.router)
+ROUTERS = (forecast.router, ops.router, admin.router, page.router)
 
 
-async def api_error(request: Request, exc: ApiError) -> Response:
+# Starlette types every handler as taking an Exception: each narrows to its own class.
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
     return json_response(exc.body(), exc.status, headers=exc.headers)
 
 
-async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+async def validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
     return await api_error(request, from_validation(exc.errors()))
 
 
-async def http_error(request: Request, exc: HTTPException) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 and 405, in the API's error shape."""
+    assert isinstance(exc, HTTPException)
     body = {"detail": exc.detail, "errors": []}
     return json_response(body, exc.status_code, headers=exc.headers)
 

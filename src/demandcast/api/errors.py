@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 MAX_PROBLEMS = 20
@@ -54,7 +54,7 @@ def invalid(problems: Sequence[dict[str, str]], summary: str = "") -> ApiError:
     return ApiError(422, f"{first['loc']}: {first['msg']}{more}", problems)
 
 
-def from_validation(errors: Iterable[dict[str, Any]]) -> ApiError:
+def from_validation(errors: Iterable[Mapping[str, Any]]) -> ApiError:
     """Pydantic's errors (of the body, or FastAPI's of query parameters) as one 422."""
     problems: dict[str, str] = {}
     for err in errors:
@@ -82,7 +82,7 @@ def _format_loc(loc: Sequence[str | int]) -> str:
     return text or "body"
 
 
-def _message(err: dict[str, Any], in_row: bool) -> str:
+def _message(err: Mapping[str, Any], in_row: bool) -> str:
     kind, value = err["type"], err.get("input")
     if kind == "json_invalid":
         return f"not valid JSON ({err.get('ctx', {}).get('error', err['msg'])}); send {EXAMPLE}"

@@ -26,6 +26,10 @@ from typing_extensions import TypedDict
 
 from demandcast.api.errors import json_type
 
+RANGE = (
+    "the {q}th percentile of sales (the model's range; present when the model has quantiles: "
+    "the names follow its quantiles, see /health outputs)"
+)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -77,7 +81,10 @@ class Prediction(BaseModel):
     store: Key
     item: Key | None = Field(None, description="absent for a store-only model")
     date: dt.date
-    sales: float = Field(description="expected sales that day")
+    sales: float = Field(description="expected sales that day (or week, for a weekly model)")
+    p10: float | None = Field(None, description=RANGE.format(q=10))
+    p50: float | None = Field(None, description=RANGE.format(q=50))
+    p90: float | None = Field(None, description=RANGE.format(q=90))
 
 
 class PredictResponse(BaseModel):
@@ -86,22 +93,32 @@ class PredictResponse(BaseModel):
 
 
 class ForecastDay(BaseModel):
-    date: dt.date
-    sales: float
+    date: dt.date = Field(description="the day, or the first day of the week")
+    sales: float = Field(description="expected sales")
+    p10: float | None = Field(None, description=RANGE.format(q=10))
+    p50: float | None = Field(None, description=RANGE.format(q=50))
+    p90: float | None = Field(None, description=RANGE.format(q=90))
 
 
 class ForecastResponse(BaseModel):
     model_version: str
     store: Key
     item: Key | None = Field(None, description="absent for a store-only model")
+    frequency: str = Field(examples=["day"], description="day or week: the period of each row")
     forecast: list[ForecastDay]
 
 
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
     model_version: str
-    trained_through: dt.date = Field(description="the last day of sales the model saw")
-    horizon_days: int
+    trained_through: dt.date = Field(description="the last period of sales the model saw")
+    frequency: str = Field(examples=["day"], description="day or week")
+    horizon: int = Field(description="periods forecast after trained_through")
+    horizon_days: int = Field(description="the days those periods span")
+    outputs: list[str] = Field(
+        examples=[["sales", "p10", "p50", "p90"]],
+        description="the fields of each forecast: expected sales, then the quantiles",
+    )
 
 
 class ModelInfo(BaseModel):

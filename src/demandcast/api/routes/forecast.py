@@ -4,7 +4,7 @@ series over a range of days)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -33,7 +33,7 @@ class PlainRoute(APIRoute):
     difference between about 75% and 100% of a bare endpoint's throughput (benchmarks/API.md).
     """
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         return self.endpoint
 
 
@@ -52,9 +52,18 @@ async def predict(request: Request) -> Response:
     if len(rows) > max_rows:
         msg = f"{len(rows)} rows; at most {max_rows} per request: split the batch"
         raise invalid([problem("rows", msg)])
-    sales = model.sales.take(locate_rows(model, rows)).tolist()  # take: of the flat grid
+    cells = locate_rows(model, rows)
     state.predictions["/predict"].inc(len(rows))
-    answers = [{**row, "sales": value} for row, value in zip(rows, sales, strict=True)]
+    if model.grid.shape[2] == 1:  # the mean only: one take of the flat mean grid
+        sales = model.sales.take(cells).tolist()
+        answers = [{**row, "sales": value} for row, value in zip(rows, sales, strict=True)]
+    else:  # the mean and the quantiles: sales, p10, p50, p90
+        fields = model.output_fields
+        values = model.grid.reshape(-1, len(fields))[cells].tolist()
+        answers = [
+            {**row, **dict(zip(fields, cell, strict=True))}
+            for row, cell in zip(rows, values, strict=True)
+        ]
     return json_response({"model_version": model.version, "predictions": answers}, model=model)
 
 
@@ -77,8 +86,9 @@ async def forecast(
     start: Annotated[IsoDate | None, Query(description="default: the first day")] = None,
     days: Annotated[int | None, Query(ge=1, description="default: to the horizon")] = None,
 ) -> Response:
-    """The daily forecast of one series, from ``start`` (default: the day after the
-    cutoff) for ``days`` days (default: to the end of the horizon)."""
+    """The forecast of one series, from ``start`` (default: the first period after the
+    cutoff) for ``days`` periods (default: to the end of the horizon): expected ``sales`` and
+    its range (``p10``, ``p50``, ``p90``) for each day (or week, for a weekly model)."""
     # Not Depends(deps.serving): FastAPI runs dependencies before it validates the query, and a
     # malformed query is a 422 whether or not a model is loaded.
     state = await deps.state(request)
@@ -86,13 +96,18 @@ async def forecast(
     check_query(request, FORECAST_PARAMS)
     row = locate_series(model, store, item)
     columns = locate_days(model, start, days)
-    sales = model.sales[row, columns.start : columns.stop].tolist()
-    state.predictions["/forecast"].inc(len(sales))
-    dates = [model.date_of(period) for period in columns]
+    values = model.grid[row, columns.start : columns.stop].tolist()
+    state.predictions["/forecast"].inc(len(values))
+    fields = model.output_fields
+    answers = [
+        {"date": model.date_of(period), **dict(zip(fields, cell, strict=True))}
+        for period, cell in zip(columns, values, strict=True)
+    ]
     body = {
         "model_version": model.version,
         **dict(zip(model.meta.series_keys, model.meta.series[row], strict=True)),
-        "forecast": [{"date": d, "sales": s} for d, s in zip(dates, sales, strict=True)],
+        "frequency": model.meta.frequency.name,
+        "forecast": answers,
     }
     return json_response(body, model=model)
 

@@ -27,7 +27,10 @@ async def health(model: Serving) -> Response:
         "status": "ok",
         "model_version": model.version,
         "trained_through": meta.trained_through,
+        "frequency": meta.frequency.name,
+        "horizon": model.horizon,
         "horizon_days": model.horizon * model.step,  # periods x days per period
+        "outputs": model.output_fields,
     }
     return json_response(body, model=model)
 

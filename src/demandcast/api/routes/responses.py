@@ -3,6 +3,7 @@ error responses each route documents in OpenAPI."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -18,12 +19,14 @@ def json_response(
     content: Any,
     status: int = 200,
     model: Model | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """``content`` as JSON; with ``model``, its version in the ``X-Model-Version`` header."""
     if model is not None:
         headers = {**(headers or {}), VERSION_HEADER: model.version}
-    return Response(orjson.dumps(content), status, headers, media_type="application/json")
+    return Response(
+        orjson.dumps(content), status, dict(headers or {}), media_type="application/json"
+    )
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
