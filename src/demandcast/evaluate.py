@@ -129,15 +129,21 @@ def holdout_frame(
     return frame.loc[keep].reset_index(drop=True)
 
 
+def _volume_quintile(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """The sales-volume quintile (1 = the slowest fifth of the series) of each row's series."""
+    per_series = frame.groupby(keys, sort=False)["volume"].first()
+    rank = per_series.rank(method="first")
+    quintile = np.ceil(rank / len(per_series) * 5).astype(int)
+    index = pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
+    return quintile.reindex(index).to_numpy()
+
+
 def slices(frame: pd.DataFrame, keys: list[str], zero_share: float) -> Slices:
     """The model's SMAPE and WAPE by volume quintile of the series and on intermittent series
     (``holdout_frame`` rows)."""
     per_series = frame.groupby(keys, sort=False)[["volume", "zero_share"]].first()
-    rank = per_series["volume"].rank(method="first")
-    quintile = np.ceil(rank / len(per_series) * 5).astype(int)
-    series_quintile = quintile.reindex(
-        pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
-    ).to_numpy()
+    series_quintile = _volume_quintile(frame, keys)
+    quintile = pd.Series(np.ceil(per_series["volume"].rank(method="first") / len(per_series) * 5))
 
     def one(rows: np.ndarray, series: int) -> Slice:
         if not rows.any():
@@ -202,10 +208,17 @@ def intervals(frame: pd.DataFrame, meta: bundle.Meta) -> Intervals | None:
             f"{q:g}": round(pinball(actual, quantiles[:, j], q), 4)
             for j, q in enumerate(meta.quantiles)
         }
+    quintile = _volume_quintile(frame, meta.series_keys)
+    by_volume = {
+        f"q{q}": round(100 * float(inside[quintile == q].mean()), 2)
+        for q in range(1, 6)
+        if (quintile == q).any()
+    }
     return Intervals(
         nominal=round(100 * (meta.quantiles[-1] - meta.quantiles[0]), 2),
         coverage=round(100 * float(inside.mean()), 2),
         coverage_by_week=by_week,
+        coverage_by_volume=by_volume,
         pinball={
             f"{q:g}": round(pinball(actual, frame[name], q), 4)
             for q, name in zip(meta.quantiles, names, strict=True)

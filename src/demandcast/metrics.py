@@ -68,6 +68,7 @@ class Intervals(_Model):
     nominal: float  # the share the outer band should cover: 80 for P10..P90
     coverage: float
     coverage_by_week: list[float]  # per horizon week
+    coverage_by_volume: dict[str, float] | None = None  # q1 (slowest fifth of series) .. q5
     pinball: dict[str, float]
     oracle_pinball: dict[str, float] | None = None  # synthetic data: the true Poisson quantiles
     mean_width: float
