@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from demandcast import bundle
@@ -58,3 +59,9 @@ def expected_sales(model_dir: Path) -> np.ndarray:
     loaded = bundle.read(model_dir)
     grid = loaded.grid()[:, :, loaded.meta.outputs.index(bundle.MEAN)]
     return grid.astype(np.float64)
+
+
+def page_app(model_dir: Path, **settings: object) -> FastAPI:
+    """The API serving ``model_dir``, as an app (the page's tests drive it in a real browser
+    too; /series and /history are fuzzed with the other routes in test_fuzz.py)."""
+    return create_app(Settings(model_dir=model_dir, **settings))  # type: ignore[arg-type]

@@ -13,30 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import schemathesis
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
-from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from demandcast import bundle
-from demandcast.api.app import create_app
 from demandcast.api.routes import page
 from demandcast.api.routes.responses import VERSION_HEADER
-from demandcast.api.settings import Settings
+from tests.api.helpers import page_app
 from tests.conftest import ROOT, run
 
 STATIC = Path(page.__file__).resolve().parents[1] / "static"
 PAGE_BUDGET = 100_000  # bytes of the page's own HTML, JS and CSS, gzipped (issue 12)
-
-
-def page_app(model_dir: Path, **settings: object) -> FastAPI:
-    """An app with the page's routes (added here until ``create_app`` registers them)."""
-    app = create_app(Settings(model_dir=model_dir, **settings))  # type: ignore[arg-type]
-    if not any(getattr(route, "path", None) == "/series" for route in app.routes):
-        app.include_router(page.router)
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -294,36 +280,6 @@ def test_history_refuses_an_item_for_a_store_only_model(store_only_web: TestClie
     response = store_only_web.get("/history", params={"store": "S01", "item": "1"})
     assert response.status_code == 422
     assert "one series per store" in response.json()["detail"]
-
-
-# --- the lookups keep the API's promises under fuzzing ---------------------------------------
-
-
-@pytest.fixture(scope="module", params=["store_item", "store_only"])
-def page_schema(
-    request: pytest.FixtureRequest, bundles: dict[str, Path]
-) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_asgi("/openapi.json", page_app(bundles[request.param]))
-
-
-@pytest.mark.parametrize("path", ["/series", "/history"])
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_no_query_makes_a_server_error(
-    page_schema: schemathesis.BaseSchema, path: str, mode: GenerationMode
-) -> None:
-    @given(case=page_schema[path]["GET"].as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=40,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def check(case: schemathesis.Case) -> None:
-        response = case.call_and_validate(excluded_checks=[positive_data_acceptance])
-        assert response.status_code < 500, response.text
-
-    check()
 
 
 # --- packaging ------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ sync_api = pytest.importorskip(
 import uvicorn  # noqa: E402
 
 from demandcast import bundle  # noqa: E402
-from tests.api.test_page import page_app  # noqa: E402
+from tests.api.helpers import page_app  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
