@@ -2,8 +2,13 @@
 # DVC, evidently or scikit-learn). Build it after the pipeline has run (`make run`):
 #   make image                            # docker build; CONTAINER=podman make image works too
 #   docker run --rm -p 8000:8000 demandcast-api
-# BASE_IMAGE: any Debian-like image with python3 (3.11+) and its venv module.
-ARG BASE_IMAGE=python:3.11-slim
+# BASE_IMAGE: any Debian-like image with python3 (3.11+) and its venv module; by default the
+# stage below, python:3.11-slim pinned by digest, so every build (CI's included) starts from the
+# same bytes. The digest is on a FROM line of its own because Dependabot (.github/dependabot.yml)
+# reads FROM lines, not ARGs: it proposes the new digest when the tag moves.
+ARG BASE_IMAGE=python-pinned
+
+FROM python:3.11-slim@sha256:74132ced0002947303bc75654c7d51d3818435fe1c0ec6e4d84f7ca4d0849878 AS python-pinned
 
 FROM ${BASE_IMAGE} AS build
 # PIP_CERT: a CA bundle for pip behind a TLS-inspecting proxy (empty: the system's).
@@ -47,3 +52,12 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=4)"]
 CMD ["python", "-m", "demandcast.api"]
+# OCI labels, last so that a new commit rebuilds no layer. SOURCE_URL also links a GHCR package
+# to its repository (its page, and the workflow's access to it). make image passes REVISION;
+# scripts/deploy.sh passes MODEL_VERSION and SOURCE_URL.
+ARG REVISION="" MODEL_VERSION="" SOURCE_URL=""
+LABEL org.opencontainers.image.title="demandcast-api" \
+      org.opencontainers.image.description="demandcast forecast API serving one model bundle" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${MODEL_VERSION}"

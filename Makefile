@@ -49,15 +49,21 @@ format: $(VENV)/.dev  ## apply ruff fixes and formatting
 # BUILD_FLAGS=<more flags of the build command> (image).
 PORT        ?= 8000
 CONTAINER   ?= docker
-BASE_IMAGE  ?= python:3.11-slim
+BASE_IMAGE  ?=
 IMAGE       ?= demandcast-api
 BUILD_FLAGS ?=
+# The commit the image is built from: its org.opencontainers.image.revision label.
+REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null)
+# podman (and buildah) build OCI images by default, and the OCI format has no HEALTHCHECK: podman
+# drops it without a word (Healthcheck=null). The Docker format keeps it.
+IMAGE_FORMAT = $(if $(filter podman buildah,$(notdir $(firstword $(CONTAINER)))),--format docker)
 
 serve: $(VENV)/.dev  ## serve the pipeline's model (models/serving) on 127.0.0.1, port PORT
 	PORT=$(PORT) $(BIN)/python -m demandcast.api
 
+# BASE_IMAGE empty: the Dockerfile's own, python:3.11-slim pinned by digest.
 image:  ## build the serving image (API + models/serving; run the pipeline first)
-	$(CONTAINER) build $(BUILD_FLAGS) --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
+	$(CONTAINER) build $(IMAGE_FORMAT) $(BUILD_FLAGS) $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
 
 lock:  ## re-resolve requirements/*.lock from pyproject.toml in throwaway venvs
 	rm -rf /tmp/demandcast-lock && $(PYTHON) -m venv /tmp/demandcast-lock
@@ -71,7 +77,7 @@ clean:  ## remove pipeline outputs (not the venv, not the DVC cache)
 
 # The retraining loop: each step of .github/workflows, runnable here (README: CI/CD). They use
 # the DVC remote (scripts/configure_remote.sh) and the git tag `deployed` of the live model.
-.PHONY: setup monitor retrain gate pr-report
+.PHONY: setup monitor retrain gate pr-report doctor
 
 setup: $(VENV)/.run  ## create .venv with the pipeline's pinned dependencies (as the CI jobs do)
 
@@ -86,3 +92,6 @@ gate: $(VENV)/.run  ## promotion gate: this work tree's model against the deploy
 
 pr-report: $(VENV)/.run  ## the pull-request report against BASE (default main), after dvc repro
 	scripts/pr_report.sh $(or $(BASE),main)
+
+doctor:  ## check the local side of the loop's setup (tools, DVC remote, credentials, gh) and say what is missing
+	@scripts/doctor.sh

@@ -3,12 +3,15 @@
 # deploy.sh calls it; another host is another deploy_<target>.sh with the same three commands.
 #
 #   scripts/deploy_hf.sh current        the image the Space runs now (nothing if none)
-#   scripts/deploy_hf.sh deploy IMAGE   point the Space at IMAGE; Hugging Face rebuilds it
+#   scripts/deploy_hf.sh deploy IMAGE   point the Space at IMAGE (IMAGE@sha256:...); Hugging
+#                                       Face rebuilds it
 #   scripts/deploy_hf.sh url            the Space's public URL
+#   scripts/deploy_hf.sh pull-access    `anonymous`: the Space pulls the image without credentials
 #
 # The Space's git repository holds what this writes: `Dockerfile` (FROM IMAGE) and README.md
-# (front matter: a Docker Space whose app listens on port 8000). The image must be pullable
-# by Hugging Face: make the GHCR package public.
+# (front matter: a Docker Space whose app listens on port 8000). Hugging Face pulls the image
+# without credentials, so it must be public: a new GHCR package is private until you change its
+# visibility (deploy.sh checks it before deploying, and says how).
 #
 #   HF_SPACE          OWNER/NAME of the Space (create it first: SDK Docker, blank)
 #   HF_TOKEN          a Hugging Face token with write access to it (a secret: never printed,
@@ -92,5 +95,6 @@ case "${1:-}" in
   current) cmd_current ;;
   deploy) [[ $# -eq 2 ]] || die "usage: $0 deploy IMAGE"; cmd_deploy "$2" ;;
   url) cmd_url ;;
-  *) die "usage: $0 current | deploy IMAGE | url" ;;
+  pull-access) echo anonymous ;;
+  *) die "usage: $0 current | deploy IMAGE | url | pull-access" ;;
 esac

@@ -26,6 +26,14 @@ output() {  # output NAME VALUE: a step output in Actions, a log line elsewhere
   fi
 }
 
+annotate() {  # annotate notice|warning|error MESSAGE: an annotation on the run in Actions, a log line elsewhere
+  if [[ "${GITHUB_ACTIONS:-}" == true ]]; then
+    echo "::$1::$2"
+  else
+    echo "$1: $2" >&2
+  fi
+}
+
 summary() {  # summary < MARKDOWN: append to the job summary in Actions, print elsewhere
   if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
     cat >>"$GITHUB_STEP_SUMMARY"
@@ -45,4 +53,17 @@ deployed_commit() {  # deployed_commit: the commit of the deployed model, or not
     git fetch -q --force origin "+refs/tags/$DEPLOYED_REF:refs/tags/$DEPLOYED_REF" 2>/dev/null || true
   fi
   git rev-parse -q --verify "refs/tags/$DEPLOYED_REF^{commit}" || true
+}
+
+token_git() {  # token_git ARGS...: git, with $GIT_PUSH_TOKEN (when set) given to HTTPS remotes by a
+  # credential helper at run time: the token is never written to .git/config, never on a command
+  # line or in a URL, and only the command that pushes sees it (checkouts use persist-credentials:
+  # false). Without GIT_PUSH_TOKEN: plain git, with your own credentials.
+  if [[ -z "${GIT_PUSH_TOKEN:-}" ]]; then
+    git "$@"
+    return
+  fi
+  # shellcheck disable=SC2016  # single quotes on purpose: the helper expands $GIT_PUSH_TOKEN itself
+  git -c credential.helper= \
+    -c credential.helper='!f() { test "$1" = get && echo username=x-access-token && echo "password=${GIT_PUSH_TOKEN:?}"; }; f' "$@"
 }

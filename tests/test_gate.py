@@ -182,3 +182,106 @@ def test_cli_writes_the_verdict_and_exits_1_when_refused(
 
     assert cli.main(["gate", "--production", "nowhere"]) == 2
     assert "nowhere: not found" in capsys.readouterr().err
+
+
+def with_holdout(smape: float, naive: float | None = 25.0) -> Metrics:
+    """``holdout_metrics`` with the candidate's holdout SMAPE and its seasonal-naive baseline's
+    (``None``: no such baseline in the report)."""
+    data = json.loads(holdout_metrics(smape).to_json())
+    if naive is None:
+        data["baselines"] = {}
+    else:
+        data["baselines"]["seasonal_naive"]["smape"] = naive
+    return Metrics.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("smape", "naive", "why"),
+    [
+        (26.0, 25.0, "is not below the seasonal-naive baseline's 25.000"),
+        (25.0, 25.0, "is not below the seasonal-naive baseline's 25.000"),  # strictly below
+        (20.0, None, "no seasonal_naive baseline"),
+    ],
+)
+def test_a_candidate_that_does_not_beat_the_seasonal_naive_baseline_is_refused(
+    small_prepared, small_features, small_params, production, deployable, smape, naive, why
+):
+    """The same recipe rebuilds production exactly, so the comparison passes; a holdout no better
+    than repeating last week (a broken batch of new data) refuses it all the same."""
+    metrics = with_holdout(smape, naive)
+    verdict = gate.judge(
+        small_prepared,
+        small_features,
+        production,
+        deployable,
+        small_params,
+        candidate_metrics=metrics,
+    )
+    assert verdict.candidate.metrics == verdict.production.metrics  # the comparison alone passes
+    assert not verdict.passed and why in verdict.reason
+    assert verdict.baseline == {
+        "candidate_smape": smape,
+        "seasonal_naive_smape": naive,
+        "passed": False,
+    }
+    assert "REFUSED" in verdict.markdown()
+    # the comparison's own rule still reads as met: the baseline is what refused it
+    assert f"<= production SMAPE x (1 + {small_params.gate.tolerance:g})" in verdict.markdown()
+    if naive is not None:
+        assert f"Baseline: candidate holdout SMAPE {smape:.3f} is not below" in verdict.markdown()
+
+
+def test_a_candidate_below_the_baseline_keeps_the_comparisons_verdict(
+    small_prepared, small_features, small_params, production, deployable
+):
+    verdict = gate.judge(
+        small_prepared,
+        small_features,
+        production,
+        deployable,
+        small_params,
+        candidate_metrics=with_holdout(20.0),
+    )
+    assert verdict.passed and verdict.baseline["passed"]
+    assert "Baseline: candidate holdout SMAPE 20.000 < seasonal naive 25.000" in verdict.markdown()
+    assert verdict.as_dict()["baseline"]["seasonal_naive_smape"] == 25.0
+
+
+@pytest.mark.parametrize(("smape", "passed"), [(20.0, True), (25.0, False), (30.0, False)])
+def test_bootstrap_promotes_a_first_model_only_below_the_baseline(deployable, smape, passed):
+    verdict = gate.judge_bootstrap(with_holdout(smape), deployable, tolerance=0.01)
+    assert verdict.method == gate.BOOTSTRAP and verdict.passed is passed
+    assert verdict.production is None and verdict.threshold is None
+    assert verdict.rows == {"count": 168, "start": "2014-02-11", "end": "2014-02-24"}
+    assert verdict.deploy["model_version"] == deployable.model_version
+    text = verdict.markdown()
+    assert "(bootstrap: first model)" in text and "nothing to compare with" in text
+    assert ("PASSED" in text) is passed
+
+
+def test_cli_gate_needs_a_production_model_or_an_explicit_bootstrap(
+    tmp_path, monkeypatch, small_features, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(json.dumps(SMALL))
+    with pytest.raises(SystemExit) as refused:  # no comparison and no bootstrap: refused
+        cli.main(["gate"])
+    assert refused.value.code == 2
+    assert "one of the arguments --production --bootstrap is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["gate", "--bootstrap", "--production", "production"])
+    capsys.readouterr()
+
+    train_bundles(small_features, Params.model_validate(SMALL), cli.MODELS)
+    cli.METRICS.parent.mkdir()
+    cli.METRICS.write_text(with_holdout(20.0).to_json())
+    assert cli.main(["gate", "--bootstrap"]) == 0
+    report = json.loads(cli.GATE_REPORT.read_text())
+    assert report["passed"] is True and report["method"] == "bootstrap"
+    assert report["baseline"]["passed"] is True and report["production"] is None
+    assert "bootstrap: first model" in cli.GATE_SUMMARY.read_text()
+
+    cli.METRICS.write_text(with_holdout(26.0).to_json())
+    assert cli.main(["gate", "--bootstrap"]) == cli.GATE_REFUSED
+    assert json.loads(cli.GATE_REPORT.read_text())["passed"] is False
+    capsys.readouterr()

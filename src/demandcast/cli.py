@@ -125,34 +125,46 @@ GATE_REFUSED = 4  # `gate` exit code when the candidate is refused (2: bad input
 
 
 def cmd_gate(params: Params, args: argparse.Namespace) -> int | None:
-    """Promotion gate: the candidate recipe vs the production model on rows neither trained on
-    -> reports/gate.json and reports/gate.md; exit 4 (GATE_REFUSED) when it is refused."""
+    """Promotion gate: the candidate recipe vs the production model on rows neither trained on,
+    and the candidate's holdout against the seasonal-naive baseline -> reports/gate.json and
+    reports/gate.md; exit 4 (GATE_REFUSED) when it is refused. ``--bootstrap`` (nothing deployed
+    yet) judges a first model on the baseline rule alone."""
     from demandcast import bundle, gate
     from demandcast.metrics import Metrics
 
-    production = Path(args.production)
-    for path in (production, MODELS / "serving", MODELS / "eval", PREPARED, FEATURES, METRICS):
+    production = None if args.production is None else Path(args.production)
+    needed: tuple[Path, ...] = (MODELS / "serving", METRICS)
+    if production is not None:
+        needed = (production, MODELS / "serving", MODELS / "eval", PREPARED, FEATURES, METRICS)
+    for path in needed:
         if not path.exists():
+            fetch = " and fetch the production model (scripts/deployed_model.sh)"
             raise DataError(
-                f"{path}: not found; run the pipeline (dvc repro) and fetch the production "
-                "model first (scripts/deployed_model.sh)"
+                f"{path}: not found; run the pipeline (dvc repro)"
+                + ("" if production is None else fetch)
+                + " first"
             )
-    try:
-        production_bundle = bundle.read(production)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{production}: not a readable model bundle: {exc}") from None
-    verdict = gate.judge(
-        pd.read_parquet(PREPARED),
-        pd.read_parquet(FEATURES),
-        production_bundle,
-        bundle.read_meta(MODELS / "serving"),
-        params,
-        production_metrics=(
-            Metrics.read(args.production_metrics) if args.production_metrics else None
-        ),
-        candidate_metrics=Metrics.read(METRICS),
-        candidate_eval=bundle.read_meta(MODELS / "eval"),
-    )
+    if production is None:
+        verdict = gate.judge_bootstrap(
+            Metrics.read(METRICS), bundle.read_meta(MODELS / "serving"), params.gate.tolerance
+        )
+    else:
+        try:
+            production_bundle = bundle.read(production)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{production}: not a readable model bundle: {exc}") from None
+        verdict = gate.judge(
+            pd.read_parquet(PREPARED),
+            pd.read_parquet(FEATURES),
+            production_bundle,
+            bundle.read_meta(MODELS / "serving"),
+            params,
+            production_metrics=(
+                Metrics.read(args.production_metrics) if args.production_metrics else None
+            ),
+            candidate_metrics=Metrics.read(METRICS),
+            candidate_eval=bundle.read_meta(MODELS / "eval"),
+        )
     write_json(GATE_REPORT, verdict.as_dict())
     with atomic_path(GATE_SUMMARY) as tmp:
         tmp.write_text(verdict.markdown())
@@ -161,8 +173,13 @@ def cmd_gate(params: Params, args: argparse.Namespace) -> int | None:
 
 
 def _gate_arguments(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument(
-        "--production", required=True, help="the production model bundle (its models/serving)"
+    against = cmd.add_mutually_exclusive_group(required=True)
+    against.add_argument("--production", help="the production model bundle (its models/serving)")
+    against.add_argument(
+        "--bootstrap",
+        action="store_true",
+        help="nothing is deployed yet: promote this first model only if it beats the "
+        "seasonal-naive baseline on its holdout (without this, no comparison = refused)",
     )
     cmd.add_argument(
         "--production-metrics",

@@ -18,6 +18,15 @@ models are compared instead on their shared holdout (``reports/metrics.json`` of
 revision and of the candidate); only when both holdouts cover the same dates. Anything else is
 refused: a model is never promoted on a comparison that could not be made.
 
+Whatever the comparison, the candidate must also beat the seasonal-naive baseline on its own
+evaluation holdout (``holdout.smape`` < ``baselines.seasonal_naive.smape`` in its
+``reports/metrics.json``): a corrupted batch of new data can make production and candidate
+equally bad, and no model worse than repeating last week is worth deploying.
+
+With nothing deployed yet there is nothing to compare with, and the gate fails closed: only an
+explicit bootstrap (``judge_bootstrap``, ``python -m demandcast gate --bootstrap``) promotes a
+first model, on the baseline rule alone.
+
 Everything here takes data and returns data; ``cli.cmd_gate`` does the I/O.
 """
 
@@ -38,7 +47,8 @@ from demandcast.evaluate import holdout_frame, score
 from demandcast.metrics import Metrics
 from demandcast.model import fit
 
-AFTER_CUTOFF, HOLDOUT = "after_cutoff", "holdout"
+AFTER_CUTOFF, HOLDOUT, BOOTSTRAP = "after_cutoff", "holdout", "bootstrap"
+BASELINE = "seasonal_naive"  # the baseline every promoted model must beat on its holdout
 METRICS = ("smape", "mae", "rmse")
 REFERENCE_LABELS = {"seasonal_naive": "seasonal naive (baseline)", "oracle": "oracle (true mean)"}
 
@@ -56,7 +66,7 @@ class Scored:
 @dataclass(frozen=True)
 class Verdict:
     passed: bool
-    method: str  # AFTER_CUTOFF or HOLDOUT
+    method: str  # AFTER_CUTOFF, HOLDOUT or BOOTSTRAP
     tolerance: float
     reason: str
     production: Scored | None = None
@@ -64,6 +74,8 @@ class Verdict:
     deploy: dict[str, str] = field(default_factory=dict)  # the model that would be deployed
     rows: dict[str, Any] = field(default_factory=dict)  # count, start, end of the compared rows
     references: dict[str, float] = field(default_factory=dict)  # baselines/oracle, for context
+    # the candidate's holdout SMAPE against the seasonal-naive baseline's (see baseline_check)
+    baseline: dict[str, Any] = field(default_factory=dict)
 
     @property
     def threshold(self) -> float | None:
@@ -79,11 +91,19 @@ class Verdict:
     def markdown(self) -> str:
         """The verdict for a job summary or a PR: a headline, the table, the rule."""
         mark = "PASSED ✅" if self.passed else "REFUSED ❌"
-        lines = [f"### Promotion gate: {mark}", ""]
+        bootstrap = " (bootstrap: first model)" if self.method == BOOTSTRAP else ""
+        lines = [f"### Promotion gate: {mark}{bootstrap}", ""]
+        if self.method == BOOTSTRAP:
+            lines += [
+                "No model is deployed yet, so there is nothing to compare with: the first "
+                "model is promoted only on the baseline rule below (an explicit bootstrap).",
+                "",
+            ]
         if self.rows:
             where = {
                 AFTER_CUTOFF: "the days after the production model's cutoff",
                 HOLDOUT: "the evaluation holdout both models' eval twins were scored on",
+                BOOTSTRAP: "the candidate's evaluation holdout",
             }[self.method]
             lines += [
                 f"Compared on {self.rows['count']} rows, {self.rows['start']} .. "
@@ -110,10 +130,17 @@ class Verdict:
                     "",
                 ]
         if self.threshold is not None and self.candidate is not None:
-            sign = "<=" if self.passed else ">"
+            sign = "<=" if self.candidate.metrics["smape"] <= self.threshold else ">"
             lines.append(
                 f"Rule: candidate SMAPE {_num(self.candidate.metrics['smape'])} {sign} "
                 f"production SMAPE x (1 + {self.tolerance:g}) = {_num(self.threshold)}."
+            )
+        if self.baseline:
+            b = self.baseline
+            sign = "<" if b["passed"] else "is not below"
+            lines.append(
+                f"Baseline: candidate holdout SMAPE {_num(b['candidate_smape'])} {sign} "
+                f"seasonal naive {_num(b['seasonal_naive_smape'])} (its evaluation holdout)."
             )
         lines.append(f"{'Passed' if self.passed else 'Refused'}: {self.reason}")
         if self.deploy:
@@ -183,7 +210,65 @@ def judge(
         verdict = compare_holdouts(
             production_metrics, candidate_metrics, prod_meta, candidate_eval, params.gate.tolerance
         )
+    if candidate_metrics is not None:
+        verdict = with_baseline(verdict, candidate_metrics)
     return with_deployable(verdict, deployable)
+
+
+def judge_bootstrap(
+    candidate_metrics: Metrics, deployable: bundle.Meta, tolerance: float
+) -> Verdict:
+    """The verdict on a first model, when nothing is deployed to compare with: it passes only if
+    its evaluation beats the seasonal-naive baseline (``baseline_check``). Asked for explicitly
+    (``gate --bootstrap``); without it the gate refuses to promote with no comparison."""
+    holdout = candidate_metrics.holdout
+    rows = {"count": holdout.rows, "start": holdout.start, "end": holdout.end}
+    verdict = Verdict(
+        True,
+        BOOTSTRAP,
+        tolerance,
+        "nothing deployed to compare with; promoted on the baseline rule (bootstrap)",
+        rows=rows,
+        references=_references(candidate_metrics),
+    )
+    return with_deployable(with_baseline(verdict, candidate_metrics), deployable)
+
+
+def baseline_check(metrics: Metrics) -> dict[str, Any]:
+    """Does the evaluation model beat the seasonal-naive baseline on its holdout? Its SMAPE must
+    be strictly below the baseline's; a report without that baseline (or with a SMAPE that is not
+    a number) fails the check."""
+    naive = metrics.baselines.get(BASELINE)
+    model_smape = metrics.holdout.smape
+    naive_smape = None if naive is None else naive.smape
+    passed = (
+        naive_smape is not None
+        and math.isfinite(model_smape)
+        and math.isfinite(naive_smape)
+        and model_smape < naive_smape
+    )
+    return {"candidate_smape": model_smape, "seasonal_naive_smape": naive_smape, "passed": passed}
+
+
+def with_baseline(verdict: Verdict, metrics: Metrics) -> Verdict:
+    """The verdict with the baseline rule applied: refused, whatever the comparison said, when
+    the candidate does not beat the seasonal-naive baseline on its evaluation holdout."""
+    check = baseline_check(metrics)
+    if check["passed"]:
+        return dataclasses.replace(verdict, baseline=check)
+    if check["seasonal_naive_smape"] is None:
+        why = (
+            f"the candidate's evaluation has no {BASELINE} baseline to check it against "
+            "(reports/metrics.json: baselines.seasonal_naive)"
+        )
+    else:
+        why = (
+            f"the candidate's holdout SMAPE {_num(check['candidate_smape'])} is not below the "
+            f"seasonal-naive baseline's {_num(check['seasonal_naive_smape'])}: is the new data "
+            "right? (a broken batch makes every model look alike)"
+        )
+    reason = why if verdict.passed else f"{verdict.reason}; and {why}"
+    return dataclasses.replace(verdict, passed=False, reason=reason, baseline=check)
 
 
 def forecast_frame(prepared: pd.DataFrame, model: bundle.Bundle) -> pd.DataFrame:
@@ -285,15 +370,18 @@ def compare_holdouts(
         candidate_meta.trained_through,
         {k: cand_h[k] for k in METRICS},
     )
-    references = {
-        name: candidate_metrics.baselines[name].smape
-        for name in ("seasonal_naive",)
-        if name in candidate_metrics.baselines
-    }
-    if candidate_metrics.oracle is not None:
-        references["oracle"] = candidate_metrics.oracle.smape
     rows = {"count": cand_h["rows"], "start": cand_h["start"], "end": cand_h["end"]}
-    return _judge(HOLDOUT, prod, cand, tolerance, rows, references)
+    return _judge(HOLDOUT, prod, cand, tolerance, rows, _references(candidate_metrics))
+
+
+def _references(metrics: Metrics) -> dict[str, float]:
+    """The seasonal-naive baseline and (synthetic data) the oracle of an evaluation, for context."""
+    references = {
+        name: metrics.baselines[name].smape for name in (BASELINE,) if name in metrics.baselines
+    }
+    if metrics.oracle is not None:
+        references["oracle"] = metrics.oracle.smape
+    return references
 
 
 def _judge(

@@ -6,19 +6,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, scratch_repo, write_params
 from tests.workflows import fakes
-from tests.workflows.conftest import GIT_ENV, TINY, run_env
+from tests.workflows.conftest import GIT_ENV, TINY, clone, make_project, run_env
 
 pytestmark = pytest.mark.slow
 
 
 def git(repo: Path, *args: str) -> str:
     return run_env(["git", *args], repo, GIT_ENV).stdout.strip()
+
+
+ZEROS = "0" * 40
 
 
 def test_pr_report_diffs_metrics_params_and_plots_against_the_base(tmp_path):
@@ -28,6 +32,10 @@ def test_pr_report_diffs_metrics_params_and_plots_against_the_base(tmp_path):
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "main")
     git(repo, "branch", "-M", "main")
+    # the first push of a repository: `before` is all zeros and HEAD has no parent
+    first = run_env(["scripts/pr_report.sh", ZEROS], repo, {})
+    assert "compared with nothing: this is the first commit" in first.stdout
+    assert "xychart-beta" in first.stdout and "### Metrics" not in first.stdout
     git(repo, "checkout", "-q", "-b", "feature")
     write_params(repo, {**TINY, "train": {**TINY["train"], "max_depth": 2}})
     run_env(["dvc", "repro"], repo, {})
@@ -45,12 +53,90 @@ def test_pr_report_diffs_metrics_params_and_plots_against_the_base(tmp_path):
     assert (repo / "out" / "head-sha").read_text() == "abc123\n"
     assert (tmp_path / "s.md").read_text() == report  # the job summary
 
+    # the chart: SMAPE by horizon day, main's model and this revision's, in a Mermaid block
+    chart = report[report.index("```mermaid") : report.index("```", report.index("xychart"))]
+    lines = [line.split(" [", 1) for line in chart.splitlines() if line.startswith("  line ")]
+    horizon = TINY.get("horizon", 14)
+    assert len(lines) == 2 and all(len(v[1].split(",")) == horizon for v in lines)
+    assert lines[0][1] != lines[1][1]  # deeper trees: another error by horizon day
+    assert "  bar [" in chart and "plotColorPalette" in chart
+    assert "blue line: the model of `main`; orange line: this revision's model" in report
+
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "deeper trees, results committed")
     same = run_env(["scripts/pr_report.sh", "HEAD"], repo, {}).stdout
     assert "`dvc repro` reproduced the committed `dvc.lock`." in same
     assert "No metric changed." in same and "No parameter changed." in same
     assert "No plot data changed." in same
+
+    # a push whose `before` is unusable compares with the parent commit, and says why
+    parent = git(repo, "rev-parse", "--short", "HEAD^")
+    for before, why in ((ZEROS, "all zeros: the first push of a branch"), ("ab" * 20, "force")):
+        pushed = run_env(["scripts/pr_report.sh", before], repo, {}).stdout
+        assert f"against the parent commit (the push's `before` {before[:12]} is" in pushed
+        assert why in pushed and f", {parent}." in pushed
+        assert "| params.yaml | train.max_depth | 4 " in pushed  # the parent's params
+    missing = run_env(["scripts/pr_report.sh", "origin/nowhere"], repo, {}, check=False)
+    assert missing.returncode == 1 and "no revision 'origin/nowhere'" in missing.stderr
+
+    # a DVC command that fails fails the report, with its error, and writes none
+    (repo / "dvc.yaml").write_text("stages: [\n")
+    broken = run_env(["scripts/pr_report.sh", "main", "broken-out"], repo, {}, check=False)
+    assert broken.returncode == 1 and "YAML file structure is corrupted" in broken.stderr
+    assert "dvc metrics diff main --md failed (above): the report is not written" in (broken.stderr)
+    assert not (repo / "broken-out" / "report.md").exists()
+
+
+def test_the_chart_leaves_out_a_base_it_cannot_compare(tmp_path):
+    head = tmp_path / "head.csv"
+    head.write_text("horizon_day,model,seasonal_naive\n2,11.5,20\n1,10.25,19\n")
+    chart = [sys.executable, str(ROOT / "scripts" / "horizon_chart.py"), str(head)]
+    alone = run_env(chart, ROOT, {}).stdout
+    assert '  x-axis "horizon day" [1, 2]' in alone and "  line [10.25, 11.50]" in alone
+    assert "  bar [19.00, 20.00]" in alone and "blue line" not in alone
+    short = tmp_path / "short.csv"
+    short.write_text("horizon_day,model,seasonal_naive\n1,9,18\n")
+    done = run_env([*chart, "--base", str(short)], ROOT, {})
+    assert "blue line" not in done.stdout and "shorter horizon" in done.stderr
+    old = tmp_path / "old.csv"
+    old.write_text("day,smape\n1,9\n2,9\n")  # an older revision's columns
+    done = run_env([*chart, "--base", str(old), "--base-label", "main"], ROOT, {})
+    assert "blue line" not in done.stdout and "base not charted" in done.stderr
+
+
+def test_remote_check_names_the_outputs_of_dvc_lock_not_in_the_remote(
+    tmp_path, bucket, s3_endpoint
+):
+    project = make_project(tmp_path, TINY, bucket, s3_endpoint)
+    project.run("dvc", "repro")
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-q", "-m", "pipeline run, pushed")
+    project.run("dvc", "push")
+    project.run("git", "push", "-q", "origin", "main")
+    params = {**TINY, "train": {**TINY["train"], "max_depth": 2}}
+    project.run("git", "checkout", "-q", "-b", "unpushed")
+    write_params(project.repo, params)
+    project.run("dvc", "repro")
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-q", "-m", "a new model, committed, never pushed")
+    project.run("git", "push", "-q", "origin", "unpushed")
+
+    # CI's job: a fresh clone of the pull request's branch, an empty DVC cache
+    same = clone(project, tmp_path / "same", ref="main")
+    done = run_env(["scripts/remote_check.sh", "origin/main"], same, {})
+    assert "nothing to check" in done.stdout
+    ci = clone(project, tmp_path / "ci", ref="unpushed")
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_ACTIONS": "true"}
+    done = run_env(["scripts/remote_check.sh", "origin/main"], ci, env, check=False)
+    assert done.returncode == 1 and "not in the DVC remote: run dvc push" in done.stderr
+    assert "::error::not in the DVC remote: models (missing)" in done.stdout, done.stderr
+    assert "`models (missing)`" in summary.read_text()
+    assert "data/features.parquet" not in done.stdout  # the features did not change
+
+    project.run("dvc", "push")
+    done = run_env(["scripts/remote_check.sh", "origin/main"], ci, env)
+    assert "every output of dvc.lock is in the DVC remote" in done.stdout
 
 
 @pytest.fixture
@@ -117,3 +203,17 @@ def test_access_keys_reach_later_steps_without_being_printed(tmp_path):
     ]
     missing = run_env(script, ROOT, {"GITHUB_ENV": str(github_env), "SECRET": ""}, check=False)
     assert missing.returncode == 1 and "set the AWS_ROLE_ARN variable" in missing.stdout
+
+
+def test_notify_opens_one_issue_then_comments_on_it(tmp_path, gh):
+    verdict = tmp_path / "gate.md"
+    verdict.write_text("### Promotion gate: REFUSED\n")
+    notify = [str(ROOT / "scripts" / "notify.sh"), "Retrain refused by the promotion gate"]
+    env = {**gh, "GITHUB_RUN_ID": "42"}
+    assert "opened an issue" in run_env([*notify, str(verdict)], ROOT, env).stdout
+    assert "commented on issue #1" in run_env([*notify, str(verdict)], ROOT, env).stdout
+    issues = json.loads(Path(gh["FAKE_GH_STATE"]).read_text())["issues"]
+    assert [i["title"] for i in issues] == ["Retrain refused by the promotion gate"]
+    assert len(issues[0]["comments"]) == 2
+    assert "REFUSED" in issues[0]["comments"][1]
+    assert "https://github.com/acme/demandcast/actions/runs/42" in issues[0]["comments"][1]

@@ -1,7 +1,8 @@
 """The S3 remote: configured in .dvc/config without credentials, and a round trip against a
-real S3 API on loopback (moto). The first retrain of a project pushes its outputs from one
-clone (and, asked for a pull request, opens one); a second clean clone of that branch pulls
-them: `dvc status` is clean and the model bytes are the same."""
+real S3 API on loopback (moto). The first retrain of a project is refused with nothing deployed
+to compare with (the gate fails closed) unless it is an explicit bootstrap; then it pushes its
+outputs from one clone (and, asked for a pull request, opens one); a second clean clone of that
+branch pulls them: `dvc status` is clean and the model bytes are the same."""
 
 from __future__ import annotations
 
@@ -48,17 +49,34 @@ def test_first_retrain_pushes_and_a_clean_clone_pulls_the_same_bytes(tmp_path, b
         "GITHUB_OUTPUT": str(outputs),
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
     }
-    project.run("scripts/retrain.sh", **env)
+    # nothing is deployed: no comparison, so the gate refuses (fails closed) and nothing moves
+    refused = project.run("scripts/retrain.sh", check=False, **env)
+    assert refused.returncode == 1 and "no model is deployed to compare it with" in refused.stderr
+    assert "GATE_BOOTSTRAP=true" in refused.stderr
+    out = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert out == {"gate": "no-production"}
+    assert "REFUSED" in (project.repo / "reports" / "gate.md").read_text()
+    assert "not in cache" not in project.run("dvc", "status", "-c").stdout  # nothing pushed
+    assert run_env(["git", "tag", "--list"], project.origin, {}).stdout == ""
+    project.run("git", "reset", "-q", "--hard")  # dvc autostage staged its files
+    project.run("git", "clean", "-fdq")
+
+    outputs.write_text("")
+    project.run("scripts/retrain.sh", GATE_BOOTSTRAP="true", **env)  # the first model, on purpose
     out = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     version, branch = out["model_version"], f"retrain/{out['model_version']}"
-    assert out["promoted"] == "true" and out["gate"] == "no-production" and "deploy" not in out
-    assert "nothing to compare" in (tmp_path / "summary.md").read_text()
+    assert out["promoted"] == "true" and out["gate"] == "passed" and "deploy" not in out
+    assert out["pull_request"] == "https://github.com/acme/demandcast/pull/8"
+    gate = json.loads((project.repo / "reports" / "gate.json").read_text())
+    assert gate["method"] == "bootstrap" and gate["baseline"]["passed"]
+    assert "bootstrap: first model" in (tmp_path / "summary.md").read_text()
     assert "Cache and remote 'storage' are in sync" in project.run("dvc", "status", "-c").stdout
     # a pull request, not a push to main
     assert run_env(["git", "rev-parse", "main"], project.origin, {}).stdout.strip() == main
     create = json.loads((tmp_path / "gh.json").read_text())["calls"][0]
     assert create[:6] == ["pr", "create", "--base", "main", "--head", branch]
-    assert "no model deployed yet" in create[create.index("--body") + 1]
+    body = create[create.index("--body") + 1]
+    assert "bootstrap: first model" in body and "Close and reopen this pull request" in body
 
     second = clone(project, tmp_path / "second", ref=branch)
     assert not (second / "models").exists()

@@ -6,6 +6,8 @@ it is pushed. Each workflow job is a fresh clone, as in GitHub Actions."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,8 +17,9 @@ from fastapi.testclient import TestClient
 
 from demandcast.api.app import create_app
 from demandcast.api.settings import Settings
-from tests.conftest import merged
-from tests.workflows.conftest import TINY, Project, clone, make_project, run_env
+from tests.conftest import ROOT, merged
+from tests.workflows import fakes
+from tests.workflows.conftest import GIT_ENV, TINY, Project, clone, make_project, run_env
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +64,9 @@ def test_drift_retrain_gate_push_and_a_fresh_clone_serves_the_new_model(
 ):
     project = make_project(tmp_path, TINY, bucket, s3_endpoint)
     first = deploy_first_model(project)
-    new_data = {"APPEND_DAYS": "14", "LEVEL_SHIFT": "0.6"}  # two weeks, demand +60%
+    # four weeks, demand +60%: the new model's evaluation holdout (the last two weeks) comes after
+    # two weeks of the new level it trained on, so it beats the seasonal-naive baseline there
+    new_data = {"APPEND_DAYS": "28", "LEVEL_SHIFT": "0.6"}
 
     # monitor.yml: the deployed model on the newest data, the drift stage alone
     monitor = clone(project, tmp_path / "monitor")
@@ -69,7 +74,7 @@ def test_drift_retrain_gate_push_and_a_fresh_clone_serves_the_new_model(
     assert out["drift_detected"] == "true", done.stdout
     assert "concept drift" in out["reasons"] and out["model_version"] == first
     drift = json.loads((monitor / "reports" / "drift.json").read_text())
-    assert drift["model"]["version"] == first and drift["current"]["days"] == 14
+    assert drift["model"]["version"] == first and drift["current"]["days"] == 28
     assert "Running stage 'train'" not in done.stdout  # monitoring never retrains
     assert (monitor / "reports" / "drift.html").stat().st_size > 0
 
@@ -82,6 +87,7 @@ def test_drift_retrain_gate_push_and_a_fresh_clone_serves_the_new_model(
     assert version != first and out["tag"] == f"model-{version}"
     gate = json.loads((ci / "reports" / "gate.json").read_text())
     assert gate["passed"] and gate["method"] == "after_cutoff"
+    assert gate["baseline"]["passed"]  # and it beats the seasonal-naive baseline on its holdout
     assert gate["production"]["model_version"] == first
     assert gate["rows"]["count"] == 2 * 3 * 14  # every series, one horizon after production
     assert gate["deploy"]["model_version"] == version
@@ -128,3 +134,154 @@ def test_drift_retrain_gate_push_and_a_fresh_clone_serves_the_new_model(
     assert git(project.origin, "rev-parse", "main") == bad_commit
     assert git(project.origin, "rev-parse", "deployed^{commit}") == git(ci, "rev-parse", "HEAD")
     assert git(project.origin, "tag", "--list", "model-*") == f"model-{version}"
+
+
+# The publish step alone, on a commit that `retrain.sh build` made: no pipeline to run.
+VERSION = "20140224-aaaaaaaa"
+PROTECTED_MAIN = """#!/bin/sh
+# like GitHub's answer to a push to a protected branch
+while read -r old new ref; do
+  case "$ref" in
+    refs/heads/main)
+      echo "remote: error: GH006: Protected branch update failed for refs/heads/main." >&2
+      exit 1 ;;
+  esac
+done
+"""
+READ_ONLY = """#!/bin/sh
+echo "remote: Permission to acme/demandcast.git denied to github-actions[bot]." >&2
+exit 1
+"""
+
+
+@pytest.fixture
+def built(tmp_path) -> Path:
+    """A clone where `retrain.sh build` has committed and tagged model-VERSION, one commit ahead
+    of its origin's main."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "scripts", repo / "scripts")
+    (repo / "reports").mkdir()
+    (repo / "reports" / "gate.md").write_text("### Promotion gate: PASSED\n\nPassed: better\n")
+    run_env(["git", "init", "-q", "-b", "main", str(repo)], tmp_path, GIT_ENV)
+    git_env(repo, "add", "-A")
+    git_env(repo, "commit", "-q", "-m", "the pipeline")
+    origin = tmp_path / "origin.git"
+    run_env(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path, GIT_ENV)
+    git_env(repo, "remote", "add", "origin", str(origin))
+    git_env(repo, "push", "-q", "origin", "main")
+    (repo / "dvc.lock").write_text("stages: {}\n")
+    git_env(repo, "add", "-A")
+    git_env(repo, "commit", "-q", "-m", f"Retrain: model {VERSION}", "-m", "Reason: drift")
+    git_env(repo, "tag", "-a", f"model-{VERSION}", "-m", f"Model {VERSION}", "-m", "Passed: better")
+    return repo
+
+
+def git_env(repo: Path, *args: str) -> str:
+    return run_env(["git", *args], repo, GIT_ENV).stdout.strip()
+
+
+def hook(repo: Path, script: str) -> None:
+    path = repo.parent / "origin.git" / "hooks" / "pre-receive"
+    path.write_text(script)
+    path.chmod(0o755)
+
+
+def publish(repo: Path, tmp: Path, check: bool = True, command: str = "publish", **env):
+    """`retrain.sh publish` (or another command) with the gh double; its step outputs."""
+    fakes.install(tmp / "bin", "gh", fakes.GH)
+    state = tmp / "gh.json"
+    extra = env.pop("GH", {})
+    if not state.exists():
+        state.write_text(json.dumps({"calls": [], "comments": [], "pulls": {}, **extra}))
+    outputs, summary = tmp / "publish.out", tmp / "summary.md"
+    outputs.write_text("")
+    env = {
+        "PATH": f"{tmp / 'bin'}:{os.environ['PATH']}",
+        "FAKE_GH_STATE": str(state),
+        "GITHUB_REPOSITORY": "acme/demandcast",
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        **GIT_ENV,
+        **env,
+    }
+    done = run_env(["scripts/retrain.sh", command], repo, env, check=check)
+    return done, dict(line.split("=", 1) for line in outputs.read_text().splitlines() if line)
+
+
+def on_origin(repo: Path, ref: str) -> str:
+    origin = repo.parent / "origin.git"
+    return run_env(
+        ["git", "rev-parse", "-q", "--verify", ref], origin, {}, check=False
+    ).stdout.strip()
+
+
+def test_publish_pushes_the_commit_and_its_tag_to_main_in_one_atomic_push(tmp_path, built):
+    commit = git_env(built, "rev-parse", "HEAD")
+    _, out = publish(built, tmp_path)
+    assert out == {"published": "true", "promoted": "true", "deploy": "true"}
+    assert on_origin(built, "main") == commit
+    assert on_origin(built, f"model-{VERSION}^{{commit}}") == commit
+    again, out = publish(built, tmp_path)
+    assert "is on origin already" in again.stdout and out == {}  # never deployed twice
+
+
+@pytest.mark.parametrize("kind", ["github", "app"])
+def test_a_protected_main_gets_a_pull_request_and_the_token_stays_out_of_git(tmp_path, built, kind):
+    hook(built, PROTECTED_MAIN)
+    before, commit = on_origin(built, "main"), git_env(built, "rev-parse", "HEAD")
+    token = "ghs_app-installation-token-value"
+    done, out = publish(built, tmp_path, GIT_PUSH_TOKEN=token, GH_TOKEN=token, TOKEN_KIND=kind)
+    assert out == {
+        "published": "true",
+        "promoted": "true",
+        "pull_request": "https://github.com/acme/demandcast/pull/8",
+    }  # no deploy: main has not moved
+    assert "GH006: Protected branch update failed" in done.stderr
+    assert on_origin(built, "main") == before  # atomic: neither main nor the tag moved alone
+    assert on_origin(built, f"refs/heads/retrain/{VERSION}") == commit
+    assert on_origin(built, f"model-{VERSION}^{{commit}}") == commit
+    created = json.loads((tmp_path / "gh.json").read_text())["pulls_created"]
+    assert created[0]["head"] == f"retrain/{VERSION}"
+    body = created[0]["body"]
+    assert "Reason: drift" in body and "Passed: better" in body and f"`model-{VERSION}`" in body
+    assert ("Close and reopen this pull request to run CI" in body) is (kind == "github")
+    config = (built / ".git" / "config").read_text()
+    assert token not in config + done.stdout + done.stderr
+
+
+def test_a_pull_request_that_cannot_be_opened_says_which_setting_to_change(tmp_path, built):
+    hook(built, PROTECTED_MAIN)
+    done, out = publish(built, tmp_path, check=False, GH={"pr_create_fails": True})
+    assert done.returncode == 1
+    assert "'Allow GitHub Actions to create and approve pull requests'" in done.stderr
+    assert f"https://github.com/acme/demandcast/compare/main...retrain/{VERSION}" in done.stderr
+    assert on_origin(built, f"refs/heads/retrain/{VERSION}")  # the model has a commit on origin
+    assert "published" not in out
+
+
+def test_a_model_no_commit_on_origin_refers_to_is_reported(tmp_path, built):
+    hook(built, READ_ONLY)
+    done, out = publish(built, tmp_path, check=False, GITHUB_ACTIONS="true")
+    assert done.returncode == 1 and "published" not in out
+    message = f"model {VERSION} is in the DVC remote (dvc push ran), but no commit on origin"
+    assert f"::error::{message}" in done.stdout
+    assert "NOT published" in (tmp_path / "summary.md").read_text()
+    # the workflow's own step, when the push step never ran (e.g. the App token failed)
+    done, _ = publish(built, tmp_path, command="unpublished", GITHUB_ACTIONS="true")
+    assert f"::error::{message}" in done.stdout
+
+
+def test_the_push_token_reaches_git_only_through_a_credential_helper(tmp_path, built):
+    token = "ghs_only-for-the-push"
+    done = subprocess.run(
+        ["bash", "-c", "source scripts/lib.sh && token_git credential fill"],
+        cwd=built,
+        env={**os.environ, "GIT_PUSH_TOKEN": token, "GIT_TERMINAL_PROMPT": "0"},
+        input="protocol=https\nhost=github.com\n\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"password={token}" in done.stdout and "username=x-access-token" in done.stdout
+    assert token not in run_env(["git", "config", "--list"], built, {}).stdout
