@@ -65,12 +65,19 @@ serve: $(VENV)/.dev  ## serve the pipeline's model (models/serving) on 127.0.0.1
 image:  ## build the serving image (API + models/serving; run the pipeline first)
 	$(CONTAINER) build $(IMAGE_FORMAT) $(BUILD_FLAGS) $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
 
-lock:  ## re-resolve requirements/*.lock from pyproject.toml in throwaway venvs
-	rm -rf /tmp/demandcast-lock && $(PYTHON) -m venv /tmp/demandcast-lock
+# The locks pin every package with the sha256 of its files (pip then checks them): resolved
+# with pip, hashed by pip-compile (pip-tools, in a venv of its own), see requirements/hashes.py.
+lock:  ## re-resolve requirements/*.lock from pyproject.toml in throwaway venvs, with hashes
+	rm -rf /tmp/demandcast-lock /tmp/demandcast-piptools
+	$(PYTHON) -m venv /tmp/demandcast-lock && $(PYTHON) -m venv /tmp/demandcast-piptools
+	/tmp/demandcast-piptools/bin/pip install --quiet pip-tools
 	/tmp/demandcast-lock/bin/pip install --quiet '.[pipeline]'
 	/tmp/demandcast-lock/bin/pip freeze --exclude-editable | grep -v '^demandcast' > requirements/pipeline.lock
 	/tmp/demandcast-lock/bin/pip install --quiet '.[pipeline,serve,dev]'
 	/tmp/demandcast-lock/bin/pip freeze --exclude-editable | grep -v '^demandcast' > requirements/dev.lock
+	for lock in pipeline dev serve; do \
+	  $(PYTHON) requirements/hashes.py requirements/$$lock.lock /tmp/demandcast-piptools/bin/pip-compile; \
+	done
 
 clean:  ## remove pipeline outputs (not the venv, not the DVC cache)
 	rm -rf data/prepared.parquet data/features.parquet models reports/plots
