@@ -44,15 +44,20 @@ def tiny_params(**train: int) -> Params:
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Bundles by name: ``store_item`` (int keys), ``retrained`` (same series, another model),
-    ``store_only`` (string store IDs, no item) and broken copies of ``store_item``."""
+    ``reseeded`` (same series and shapes, other sales: every file differs), ``store_only``
+    (string store IDs, no item) and broken copies of ``store_item``."""
     root = tmp_path_factory.mktemp("bundles")
     params = tiny_params()
     raw = synthetic.generate(params.data.synthetic, with_true_mean=False)
+    reseeded = synthetic.generate(
+        params.data.synthetic.model_copy(update={"seed": 4}), with_true_mean=False
+    )
     by_store = raw.groupby(["store", "date"], as_index=False)["sales"].sum()
     by_store["store"] = by_store["store"].map(lambda s: f"S{s:02d}")
     made = {
         "store_item": train_bundle(raw, params, root / "store_item"),
         "retrained": train_bundle(raw, tiny_params(n_estimators=7), root / "retrained"),
+        "reseeded": train_bundle(reseeded, params, root / "reseeded"),
         "store_only": train_bundle(by_store, params, root / "store_only"),
     }
     for name, damage in BREAKAGES.items():

@@ -25,7 +25,7 @@ EVALUATION = {  # a reports/metrics.json, as GET /model shows it (see demandcast
     },
     "baselines": {},
 }
-TOKEN = "s3cret-token"  # DEMANDCAST_RELOAD_TOKEN of the apps that reload
+TOKEN = "s3cret-reload-token"  # DEMANDCAST_RELOAD_TOKEN of the apps that reload (>= 16 chars)
 
 
 def serve(model_dir: Path, **settings: object) -> TestClient:

@@ -101,7 +101,9 @@ def test_predict_refuses_an_oversized_batch(bundles: dict[str, Path]) -> None:
     with serve(bundles["store_item"], max_rows=3) as small:
         assert small.post("/predict", json={"rows": [GOOD] * 3}).status_code == 200
         response = small.post("/predict", json={"rows": [GOOD] * 4})
-    assert_refused(response, 422, "rows", "4 rows; at most 3 per request", "split the batch")
+    assert_refused(
+        response, 422, "rows", "more than 3 rows; at most 3 per request", "split the batch"
+    )
 
 
 def test_predict_lists_the_first_problems_and_counts_them_all(client: TestClient) -> None:

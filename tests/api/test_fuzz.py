@@ -35,7 +35,7 @@ WITHOUT_INPUT = [("GET", "/health"), ("GET", "/model"), ("GET", "/metrics")]
 def api_schema(request: pytest.FixtureRequest, bundles: dict[str, Path]) -> schemathesis.BaseSchema:
     """The schema of an app serving a store x item model (integer IDs) or a store-only model
     (string IDs)."""
-    app = create_app(Settings(model_dir=bundles[request.param], reload_token="fuzz-token"))
+    app = create_app(Settings(model_dir=bundles[request.param], reload_token="fuzz-reload-token"))
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -3,10 +3,12 @@ serving), and no request in flight fails while models are swapped."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -90,6 +92,34 @@ def _mismatched_model(tmp_path: Path, bundles: dict[str, Path]) -> Path:
     return mixed
 
 
+def assert_refused_and_old_model_serves(
+    live: TestClient,
+    link: Path,
+    target: Path,
+    reason: str,
+    old: str,
+    meta: bundle.Meta,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Point the live app at ``target``: reload is a 409 naming ``reason``, logged, counted,
+    and the old model answers exactly as before."""
+    before = live.post("/predict", json={"rows": [row(meta, 1, 2)]}).json()
+    point(link, target)
+    with caplog.at_level(logging.ERROR, logger="demandcast.api.store"):
+        response = reload(live)
+    assert response.status_code == 409, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"new model refused, still serving {old}: ") and reason in detail
+    assert "\n" not in detail  # one line, even when XGBoost's error carries its C++ stack
+    assert any(
+        f"refused the new model, still serving {old}" in r.message and reason in r.message
+        for r in caplog.records
+    )
+    assert live.get("/health").json()["model_version"] == old
+    assert live.post("/predict", json={"rows": [row(meta, 1, 2)]}).json() == before
+    assert 'demandcast_model_reloads_total{outcome="refused"} 1.0' in live.get("/metrics").text
+
+
 @pytest.mark.parametrize(
     ("broken", "reason"),
     [
@@ -110,27 +140,140 @@ def test_a_bad_model_is_refused_and_the_old_one_keeps_serving(
     broken: str,
     reason: str,
 ) -> None:
-    old = version("store_item", bundles)
-    meta = bundle.read_meta(bundles["store_item"])
-    before = live.post("/predict", json={"rows": [row(meta, 1, 2)]}).json()
     target = (
         _mismatched_model(tmp_path, bundles) if broken == "mismatched_model" else bundles[broken]
     )
-    point(link, target)
+    meta = bundle.read_meta(bundles["store_item"])
+    old = version("store_item", bundles)
+    assert_refused_and_old_model_serves(live, link, target, reason, old, meta, caplog)
 
-    with caplog.at_level(logging.ERROR, logger="demandcast.api.store"):
-        response = reload(live)
-    assert response.status_code == 409
-    detail = response.json()["detail"]
-    assert detail.startswith(f"new model refused, still serving {old}: ") and reason in detail
-    assert "\n" not in detail  # one line, even when XGBoost's error carries its C++ stack
-    assert any(
-        f"refused the new model, still serving {old}" in r.message and reason in r.message
-        for r in caplog.records
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _edit_json(path: Path, change: Callable[[dict], None]) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def _move_base_margin(meta: dict) -> None:
+    """What the probe did: the metadata names another feature as the base margin."""
+    names = [f["name"] for f in meta["features"]]
+    meta["base_margin"] = next(n for n in names if n != meta["base_margin"])
+
+
+def _rehash_manifest(directory: Path) -> None:
+    """The manifest rewritten to match the files as they are now (a careful tamperer)."""
+    _edit_json(
+        directory / bundle.MANIFEST_FILE,
+        lambda manifest: manifest["files"].update(
+            {name: hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in FILES}
+        ),
     )
-    assert live.get("/health").json()["model_version"] == old
-    assert live.post("/predict", json={"rows": [row(meta, 1, 2)]}).json() == before
-    assert 'demandcast_model_reloads_total{outcome="refused"} 1.0' in live.get("/metrics").text
+
+
+FILES = (bundle.MODEL_FILE, bundle.META_FILE, bundle.FORECAST_FILE, bundle.HISTORY_FILE)
+TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "model.ubj, a byte flipped": (
+        lambda d: _flip_last_byte(d / bundle.MODEL_FILE),
+        "model.ubj: its sha256 differs from manifest.json",
+    ),
+    "metadata.json, base margin moved": (
+        lambda d: _edit_json(d / bundle.META_FILE, _move_base_margin),
+        "metadata.json: its sha256 differs from manifest.json",
+    ),
+    "forecast.npy, a byte flipped": (
+        lambda d: _flip_last_byte(d / bundle.FORECAST_FILE),
+        "forecast.npy: its sha256 differs from manifest.json",
+    ),
+    "history.npy, a byte flipped": (
+        lambda d: _flip_last_byte(d / bundle.HISTORY_FILE),
+        "history.npy: its sha256 differs from manifest.json",
+    ),
+    "manifest.json, a file's hash changed": (
+        lambda d: _edit_json(
+            d / bundle.MANIFEST_FILE,
+            lambda m: m["files"].update({bundle.FORECAST_FILE: "0" * 64}),
+        ),
+        "forecast.npy: its sha256 differs from manifest.json",
+    ),
+    "manifest.json, base-margin column moved": (
+        lambda d: _edit_json(
+            d / bundle.MANIFEST_FILE,
+            lambda m: m.update(base_margin_column=m["base_margin_column"] - 1),
+        ),
+        "manifest.json: base-margin column does not match",
+    ),
+    "manifest.json, removed": (
+        lambda d: (d / bundle.MANIFEST_FILE).unlink(),
+        "manifest.json: missing",
+    ),
+    "metadata.json and manifest.json, base margin moved and rehashed": (
+        lambda d: (_edit_json(d / bundle.META_FILE, _move_base_margin), _rehash_manifest(d)),
+        "the files do not make model",
+    ),
+    "forecast.npy and manifest.json, features changed and rehashed": (
+        lambda d: (_flip_last_byte(d / bundle.FORECAST_FILE), _rehash_manifest(d)),
+        "the files do not make model",
+    ),
+}
+
+
+@pytest.mark.parametrize("tampering", list(TAMPERINGS))
+def test_each_tampered_file_is_refused_and_the_old_model_keeps_serving(
+    live: TestClient,
+    link: Path,
+    bundles: dict[str, Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    tampering: str,
+) -> None:
+    damage, reason = TAMPERINGS[tampering]
+    target = shutil.copytree(bundles["store_item"], tmp_path / "tampered")
+    damage(target)
+    meta = bundle.read_meta(bundles["store_item"])
+    old = version("store_item", bundles)
+    assert_refused_and_old_model_serves(live, link, target, reason, old, meta, caplog)
+
+
+@pytest.mark.parametrize(
+    ("taken", "reason"),
+    [
+        ((bundle.MODEL_FILE,), "model.ubj: its sha256 differs"),
+        ((bundle.META_FILE,), "metadata.json: its sha256 differs"),
+        ((bundle.FORECAST_FILE,), "forecast.npy: its sha256 differs"),
+        ((bundle.HISTORY_FILE,), "history.npy: its sha256 differs"),
+        ((bundle.MANIFEST_FILE,), "model.ubj: its sha256 differs"),
+        # the other bundle's model with its own metadata and manifest: our features and history
+        (
+            (bundle.MODEL_FILE, bundle.META_FILE, bundle.MANIFEST_FILE),
+            "forecast.npy: its sha256 differs",
+        ),
+    ],
+)
+def test_a_bundle_mixed_from_two_is_refused_and_the_old_model_keeps_serving(
+    live: TestClient,
+    link: Path,
+    bundles: dict[str, Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    taken: tuple[str, ...],
+    reason: str,
+) -> None:
+    """``reseeded`` has the same series and shapes as ``store_item`` and other sales, so every
+    one of its files differs: each is taken in turn into a copy of ``store_item``."""
+    target = shutil.copytree(bundles["store_item"], tmp_path / "mixed")
+    for name in taken:
+        other = (bundles["reseeded"] / name).read_bytes()
+        assert other != (target / name).read_bytes()
+        (target / name).write_bytes(other)
+    meta = bundle.read_meta(bundles["store_item"])
+    old = version("store_item", bundles)
+    assert_refused_and_old_model_serves(live, link, target, reason, old, meta, caplog)
 
 
 def test_a_model_can_arrive_after_startup(tmp_path: Path, bundles: dict[str, Path]) -> None:

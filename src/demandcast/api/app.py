@@ -1,12 +1,16 @@
 """The app factory. ``create_app`` builds the API for given settings: its shared state (see
-``deps``), error handlers, metrics middleware and routers (see ``routes``); ``app`` is the API
-configured from the environment, for ``uvicorn demandcast.api.app:app`` (see ``settings``)."""
+``deps``), error handlers, metrics middleware (which also bounds request bodies) and routers
+(see ``routes``); ``app`` is the API configured from the environment, for
+``uvicorn demandcast.api.app:app`` (see ``settings``), made on first use so that importing this
+module reads no environment (``python -m demandcast.api`` reports a bad setting itself)."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +32,8 @@ Daily sales forecasts of the model the demandcast pipeline trained.
 Every forecast answer names the model that made it, in the body (`model_version`) and in the
 `X-Model-Version` header. Every error is `{"detail": ..., "errors": [{"loc", "msg"}]}`:
 422 for a request the API cannot answer (the message says why and what is valid), 404 for an
-unknown series in `GET /forecast`, 503 while no model is loaded.
+unknown series in `GET /forecast`, 413 for a body over `DEMANDCAST_MAX_BODY_BYTES`, 503 while
+no model is loaded.
 """
 ROUTERS = (forecast.router, ops.router, admin.router, page.router)
 
@@ -72,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state["api"] = state  # read by demandcast.api.deps
-    app.add_middleware(RequestMetrics, metrics=state.metrics)
+    app.add_middleware(RequestMetrics, metrics=state.metrics, body_limit=state.settings.body_limit)
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
@@ -87,4 +92,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+@functools.cache
+def _app_from_env() -> FastAPI:
+    return create_app()
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the API configured from the environment, made on first use."""
+    if name == "app":
+        return _app_from_env()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

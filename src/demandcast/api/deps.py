@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from demandcast.api.errors import ApiError
 from demandcast.api.metrics import Metrics
-from demandcast.api.schemas import PredictRequest
+from demandcast.api.schemas import PredictRequest, predict_request
 from demandcast.api.settings import Settings
 from demandcast.api.store import Model, ModelError, ModelStore
 
@@ -34,6 +34,7 @@ class ApiState:
     models: ModelStore
     metrics: Metrics
     predict_request: TypeAdapter[PredictRequest]  # parses a POST /predict body (raw JSON)
+    # and refuses more than settings.max_rows rows while it parses
     predictions: dict[str, Counter]  # forecast values served, by route: call .inc(n)
 
     @classmethod
@@ -44,7 +45,7 @@ class ApiState:
             settings=settings,
             models=ModelStore(settings.model_dir, settings.metrics_path),
             metrics=metrics,
-            predict_request=TypeAdapter(PredictRequest),
+            predict_request=TypeAdapter(predict_request(settings.max_rows)),
             predictions={route: metrics.predictions.labels(route) for route in FORECAST_ROUTES},
         )
 

@@ -20,11 +20,12 @@ from pydantic import (
     StrictInt,
     StrictStr,
     WithJsonSchema,
+    create_model,
     with_config,
 )
 from typing_extensions import TypedDict
 
-from demandcast.api.errors import json_type
+from demandcast.api.errors import json_type, shorten
 
 RANGE = (
     "the {q}th percentile of sales (the model's range; present when the model has quantiles: "
@@ -36,7 +37,7 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 @functools.lru_cache(maxsize=4096)  # a batch repeats a few dozen distinct dates
 def _parse_date(text: str) -> dt.date:
     if not _ISO_DATE.fullmatch(text):
-        raise ValueError(f"{text[:40]!r} is not a date in the format YYYY-MM-DD")
+        raise ValueError(f"{shorten(text)!r} is not a date in the format YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(text)
     except ValueError as exc:
@@ -75,6 +76,15 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rows: list[Row] = Field(min_length=1, description="1 to DEMANDCAST_MAX_ROWS rows")
+
+
+@functools.lru_cache(maxsize=8)
+def predict_request(max_rows: int) -> type[PredictRequest]:
+    """The POST /predict body with at most ``max_rows`` rows. Pydantic checks the count before
+    it makes a Python object of any row, so a batch over the limit costs no more than its
+    parse (the body's size is bounded before: see ``metrics.RequestMetrics``)."""
+    rows = Field(min_length=1, max_length=max_rows, description="1 to DEMANDCAST_MAX_ROWS rows")
+    return create_model("PredictRequest", __base__=PredictRequest, rows=(list[Row], rows))
 
 
 class Prediction(BaseModel):

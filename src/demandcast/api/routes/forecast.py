@@ -3,6 +3,7 @@ series over a range of days)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -11,12 +12,21 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from demandcast.api import deps
-from demandcast.api.errors import from_validation, invalid, problem
+from demandcast.api.errors import (
+    EXAMPLE,
+    INPUTS_UP_TO,
+    from_body,
+    invalid,
+    json_kind,
+    problem,
+    shorten,
+)
 from demandcast.api.lookup import locate_days, locate_rows, locate_series
 from demandcast.api.routes.responses import error_responses, json_response
-from demandcast.api.schemas import ForecastResponse, IsoDate, PredictRequest, PredictResponse
+from demandcast.api.schemas import ForecastResponse, IsoDate, PredictResponse, predict_request
 
 REF = "#/components/schemas/{model}"
 FORECAST_PARAMS = frozenset({"store", "item", "start", "days"})
@@ -44,14 +54,19 @@ async def predict(request: Request) -> Response:
     """Expected sales of each row's series and date, in the order of the rows."""
     state = await deps.state(request)  # not injected: see PlainRoute
     model = state.serving()
-    try:
-        rows = state.predict_request.validate_json(await request.body()).rows
-    except ValidationError as exc:
-        raise from_validation(exc.errors()) from None
+    body = await read_body(request)
     max_rows = state.settings.max_rows
-    if len(rows) > max_rows:
-        msg = f"{len(rows)} rows; at most {max_rows} per request: split the batch"
-        raise invalid([problem("rows", msg)])
+    if len(body) > INPUTS_UP_TO or body.count(b"{") > max_rows + 1:  # a row is an object
+        check_large_body(body, max_rows)
+    try:
+        rows = state.predict_request.validate_json(body).rows  # at most max_rows rows
+    except ValidationError as exc:
+        raise from_body(exc, body) from None
+    # A JSON object may repeat a key and the parser keeps the last value. Every ':' of the body
+    # is either a key's or inside a string, so when there are exactly as many as the keys parsed
+    # ("rows" and those of each row) no key was repeated; otherwise look closer (slow, rare).
+    if body.count(b":") != 1 + sum(map(len, rows)):
+        refuse_repeated_keys(body)
     cells = locate_rows(model, rows)
     state.predictions["/predict"].inc(len(rows))
     if model.grid.shape[2] == 1:  # the mean only: one take of the flat mean grid
@@ -67,13 +82,99 @@ async def predict(request: Request) -> Response:
     return json_response({"model_version": model.version, "predictions": answers}, model=model)
 
 
+async def read_body(request: Request) -> bytes | bytearray:
+    """The request body, as it arrives: a small body is one message, taken as is. Its size is
+    bounded before (``metrics.RequestMetrics`` refuses a body over the limit as it is read);
+    ClientDisconnect if the client hangs up first."""
+    receive = request.receive
+    message = await receive()
+    if not message.get("more_body", False):
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        return message.get("body", b"")
+    body = bytearray(message.get("body", b""))
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return body
+
+
+class _Enough(Exception):
+    pass
+
+
+def check_large_body(body: bytes | bytearray, max_rows: int) -> None:
+    """Refuse, before pydantic parses it, a body that is not an object or has more than
+    ``max_rows`` rows. Pydantic would refuse them too (``max_length`` of ``rows``), but its error
+    carries the offending value, all of the body made into Python objects (200,000 rows: 80 MB,
+    1 s); here the rows are counted by the json module, which keeps none of them and stops at
+    ``max_rows + 1``. Only a body with more braces than that many rows gets this far."""
+    kind = json_kind(body)
+    if kind != "an object":
+        raise invalid([problem("body", f"expected a JSON object like {EXAMPLE}, got {kind}")])
+    braces = body.count(b"{")
+    if braces <= max_rows + 1:  # the body's and one per row, at most
+        return
+    objects = 0
+
+    def count(_: object) -> None:
+        nonlocal objects
+        objects += 1
+        if objects > max_rows + 1:  # rows close before the body's own object
+            raise _Enough
+
+    # Rows are alike, so a prefix holding max_rows + 2 braces (and some more) should hold
+    # max_rows + 1 whole rows; if it does not (braces inside strings), the whole body is read.
+    end = int(len(body) * (max_rows + 2) / braces * 1.25) + 4096
+    for text in (body[:end], body) if end < len(body) else (body,):
+        objects = 0
+        try:
+            json.loads(text, object_pairs_hook=count)
+        except _Enough:
+            msg = f"more than {max_rows} rows; at most {max_rows} per request: split the batch"
+            raise invalid([problem("rows", msg)]) from None
+        except ValueError:
+            continue  # the prefix ends mid-row; or not JSON, or not UTF-8: pydantic says so
+
+
+def refuse_repeated_keys(body: bytes | bytearray) -> None:
+    """ApiError(422) naming a key that an object of the (valid) body repeats, if any."""
+    repeated: list[tuple[int, str]] = []  # (object number, key): objects close rows first
+    closed = 0
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal closed
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                repeated.append((closed, key))
+                break
+            seen.add(key)
+        closed += 1
+        return dict(items)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except ValueError:  # pydantic read it; if the json module cannot, there is nothing to name
+        return
+    if not repeated:
+        return
+    top = [key for n, key in repeated if n == closed - 1]  # the body object closes last
+    loc = top[0] if top else "rows[{}].{}".format(*repeated[0])
+    msg = "given more than once in one object: send each key once (JSON parsers differ on "
+    raise invalid([problem(shorten(loc), msg + "which value they keep)")])
+
+
 router.add_api_route(
     "/predict",
     predict,
     methods=["POST"],
     route_class_override=PlainRoute,
     response_model=PredictResponse,
-    responses=error_responses(422, 503),
+    responses=error_responses(413, 422, 503),
     openapi_extra={"requestBody": PREDICT_BODY},
 )
 
@@ -116,10 +217,12 @@ def check_query(request: Request, allowed: frozenset[str]) -> None:
     """Refuse unknown and repeated query parameters (a typo must not be silently ignored)."""
     counts = Counter(name for name, _ in request.query_params.multi_items())
     problems = [
-        problem(name, f"unexpected query parameter; use {', '.join(sorted(allowed))}")
+        problem(shorten(name), f"unexpected query parameter; use {', '.join(sorted(allowed))}")
         for name in sorted(counts.keys() - allowed)
     ]
-    problems += [problem(name, "given more than once") for name, n in counts.items() if n > 1]
+    problems += [
+        problem(shorten(name), "given more than once") for name, n in counts.items() if n > 1
+    ]
     if problems:
         raise invalid(problems)
 
@@ -132,8 +235,7 @@ def document_predict_body(app: FastAPI, max_rows: int) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = generate()
-            body = PredictRequest.model_json_schema(ref_template=REF)
-            body["properties"]["rows"]["maxItems"] = max_rows
+            body = predict_request(max_rows).model_json_schema(ref_template=REF)
             schema.setdefault("components", {}).setdefault("schemas", {}).update(
                 body.pop("$defs"), PredictRequest=body
             )
