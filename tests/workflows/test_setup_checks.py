@@ -176,5 +176,5 @@ def test_doctor_checks_the_repositorys_variables_and_secrets_with_gh(tmp_path, c
 
 
 def test_make_doctor_runs_the_script():
-    done = run_env(["make", "-n", "doctor"], ROOT, {})
+    done = run_env(["make", "--no-print-directory", "-n", "doctor"], ROOT, {})
     assert done.stdout.strip() == "scripts/doctor.sh"

@@ -362,7 +362,11 @@ def test_the_base_image_is_pinned_by_digest_on_a_line_dependabot_reads():
 
 def make_n(*args: str) -> str:
     done = subprocess.run(
-        ["make", "-n", "image", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+        ["make", "--no-print-directory", "-n", "image", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
