@@ -276,3 +276,20 @@ def test_a_weekly_table_read_as_daily_is_refused():
     with pytest.raises(DataError, match="7 days apart"):
         detect_frequency(pd.to_datetime(weekly()["date"]), "daily", "t")
     assert detect_frequency(pd.to_datetime(weekly()["date"]), "weekly", "t") == WEEK
+
+
+def test_refusals_name_the_users_own_columns():
+    mapped = Params.model_validate(
+        {
+            "horizon": 3,
+            "prepare": {"min_train_days": 4},
+            "data": {
+                "columns": {"date": "Day", "store": "Shop", "item": "Article", "sales": "Units"}
+            },
+        }
+    )
+    frame = table()
+    frame.loc[4, "sales"] = -1
+    msg = refusal(frame, mapped)
+    assert "column 'Units': 1 of 24 rows are negative" in msg
+    assert "Day='2024-01-05', Shop=1, Article=1, Units=-1" in msg

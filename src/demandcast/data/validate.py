@@ -30,7 +30,9 @@ The rules, each with the params key that changes it:
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -77,12 +79,21 @@ class Summary:
 
 
 def _refuse(
-    source: str, column: str, problem: str, frame: pd.DataFrame, bad: np.ndarray, fix: str
+    source: str,
+    column: str,
+    problem: str,
+    frame: pd.DataFrame,
+    bad: np.ndarray,
+    fix: str,
+    names: Mapping[str, str] | None = None,
 ) -> DataError:
+    """The refusal, in the user's column names (``names``: canonical -> theirs)."""
+    names = {k: v for k, v in (names or {}).items() if k != v}
     positions = np.flatnonzero(bad)
-    example = describe_row(frame, positions[0])
+    example = describe_row(frame.rename(columns=names), positions[0])
+    label = "+".join(names.get(part, part) for part in column.split("+"))
     return DataError(
-        f"{source}: column {column!r}: {len(positions)} of {len(frame)} rows {problem}; "
+        f"{source}: column {label!r}: {len(positions)} of {len(frame)} rows {problem}; "
         f"first at row {positions[0] + 1}: {example}. {fix}"
     )
 
@@ -92,9 +103,12 @@ def validate(
     source: str,
     date_format: str | None = None,
     negative_sales: str = "refuse",
+    names: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """A copy with parsed dates and numeric sales, returns handled per ``negative_sales``, and
-    the number of negative rows; or :class:`DataError`."""
+    the number of negative rows; or :class:`DataError` naming columns as ``names`` says
+    (canonical -> the user's, from ``data.columns``)."""
+    refuse = functools.partial(_refuse, names=names)
     if frame.empty:
         raise DataError(f"{source}: the file has a header but no rows")
     keys = series_columns(frame)
@@ -112,12 +126,12 @@ def validate(
         else:
             problem = f"do not match data.date_format {date_format!r}"
             fix = "Fix those rows, or data.date_format in params.yaml."
-        raise _refuse(source, DATE, problem, frame, bad, fix)
+        raise refuse(source, DATE, problem, frame, bad, fix)
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)
     bad = (dates != dates.dt.normalize()).to_numpy()
     if bad.any():
-        raise _refuse(
+        raise refuse(
             source,
             DATE,
             "have a time of day",
@@ -130,12 +144,12 @@ def validate(
     for key in keys:
         bad = out[key].isna().to_numpy()
         if bad.any():
-            raise _refuse(source, key, "are empty", frame, bad, "Every row needs its series key.")
+            raise refuse(source, key, "are empty", frame, bad, "Every row needs its series key.")
 
     sales = pd.to_numeric(out[SALES], errors="coerce")
     bad = sales.isna().to_numpy()
     if bad.any():
-        raise _refuse(
+        raise refuse(
             source,
             SALES,
             "are not numbers",
@@ -145,10 +159,10 @@ def validate(
         )
     bad = ~np.isfinite(sales.to_numpy(dtype=float))
     if bad.any():
-        raise _refuse(source, SALES, "are infinite", frame, bad, "Sales must be finite numbers.")
+        raise refuse(source, SALES, "are infinite", frame, bad, "Sales must be finite numbers.")
     negative = (sales < 0).to_numpy()
     if negative.any() and negative_sales == "refuse":
-        raise _refuse(
+        raise refuse(
             source,
             SALES,
             "are negative",
@@ -167,7 +181,7 @@ def validate(
 
     bad = out.duplicated(subset=[*keys, DATE], keep=False).to_numpy()
     if bad.any():
-        raise _refuse(
+        raise refuse(
             source,
             "+".join([*keys, DATE]),
             "are duplicates of another row's series and date",
@@ -292,8 +306,9 @@ def prepare_table(
 
     ``require_evaluable``: refuse the table when no series is long enough for a holdout (the
     ``prepare`` stage); the drift stage reads today's data without that rule."""
+    names = {k: v for k, v in params.data.columns.model_dump().items() if v}
     checked, negative = validate(
-        frame, source, params.data.date_format, params.prepare.negative_sales
+        frame, source, params.data.date_format, params.prepare.negative_sales, names
     )
     freq = detect_frequency(checked[DATE], params.data.frequency, source)
     outage_periods = params.prepare.outage_periods or freq.periods(28)
