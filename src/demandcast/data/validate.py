@@ -318,8 +318,7 @@ def prepare_table(
     full = full[canonical + [c for c in full.columns if c not in canonical]]
     full = with_frequency(full, freq)
 
-    span = (full[DATE].max() - full.groupby(keys, sort=False)[DATE].min()).dt.days
-    periods = span // freq.days + 1
+    periods = history_periods(full, freq)
     needed = min_history(params, freq)
     short = periods[periods < needed]
     if require_evaluable and len(short) == len(periods):
@@ -347,8 +346,12 @@ def prepare_table(
 
 def evaluable_series(prepared: pd.DataFrame, params: Params) -> pd.DataFrame:
     """The keys of the series long enough to be evaluated (see :func:`min_history`)."""
-    keys = series_columns(prepared)
     freq = frequency_of(prepared)
-    first = prepared.groupby(keys, sort=False)[DATE].min()
-    periods = (prepared[DATE].max() - first).dt.days // freq.days + 1
-    return first[periods >= min_history(params, freq)].index.to_frame(index=False)
+    periods = history_periods(prepared, freq)
+    return periods[periods >= min_history(params, freq)].index.to_frame(index=False)
+
+
+def history_periods(frame: pd.DataFrame, freq: Frequency) -> pd.Series:
+    """Periods from each series' first row to the end of the table, indexed by series keys."""
+    first = frame.groupby(series_columns(frame), sort=False)[DATE].min()
+    return (frame[DATE].max() - first).dt.days // freq.days + 1

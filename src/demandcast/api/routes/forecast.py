@@ -69,16 +69,12 @@ async def predict(request: Request) -> Response:
         refuse_repeated_keys(body)
     cells = locate_rows(model, rows)
     state.predictions["/predict"].inc(len(rows))
-    if model.grid.shape[2] == 1:  # the mean only: one take of the flat mean grid
-        sales = model.sales.take(cells).tolist()
-        answers = [{**row, "sales": value} for row, value in zip(rows, sales, strict=True)]
-    else:  # the mean and the quantiles: sales, p10, p50, p90
-        fields = model.output_fields
-        values = model.grid.reshape(-1, len(fields))[cells].tolist()
-        answers = [
-            {**row, **dict(zip(fields, cell, strict=True))}
-            for row, cell in zip(rows, values, strict=True)
-        ]
+    fields = model.output_fields  # sales, then the quantiles: p10, p50, p90
+    values = model.grid.reshape(-1, len(fields))[cells].tolist()
+    answers = [
+        {**row, **dict(zip(fields, cell, strict=True))}
+        for row, cell in zip(rows, values, strict=True)
+    ]
     return json_response({"model_version": model.version, "predictions": answers}, model=model)
 
 
