@@ -7,6 +7,8 @@ A bundle is a directory holding
   the outputs, hashes (see :class:`Meta`);
 * ``forecast.npy``  - float32 features of the ``horizon`` periods after the cutoff for every
   series, series-major then period (row ``s * horizon + d`` is series ``s``, period ``d + 1``);
+* ``open.npy``      - float32 1/0 per forecast row (same layout): 0 = the store is closed that
+  day by the plan, and every output of that row is 0;
 * ``history.npy``   - float32 sales of the last year up to the cutoff per series (NaN where
   unknown), for people looking at the forecast (the page); the model never reads it;
 * ``manifest.json`` - the sha256 of each of those files, the booster's input names and the
@@ -40,10 +42,10 @@ import numpy as np
 
 from demandcast.frequency import Frequency, from_dict
 
-FORMAT = 2  # 2: frequency, horizon in periods, the feature registry, outputs
+FORMAT = 3  # 2: frequency, horizon, feature registry, outputs; 3: open.npy, categories
 MODEL_FILE, META_FILE, FORECAST_FILE = "model.ubj", "metadata.json", "forecast.npy"
-HISTORY_FILE = "history.npy"
-CONTENT_FILES = (MODEL_FILE, META_FILE, FORECAST_FILE, HISTORY_FILE)
+HISTORY_FILE, OPEN_FILE = "history.npy", "open.npy"
+CONTENT_FILES = (MODEL_FILE, META_FILE, FORECAST_FILE, OPEN_FILE, HISTORY_FILE)
 MANIFEST_FILE = "manifest.json"
 MEAN = "mean"  # the output holding expected sales
 
@@ -57,6 +59,10 @@ class FeatureSpec:
     name: str
     kind: Kind
     monitored: bool  # does the drift stage compare its distribution over time?
+    # covariates and attributes: how the value is read (number | flag | category); a
+    # category's values are codes: positions in ``levels`` (NaN = missing or unknown level)
+    value: str = "number"
+    levels: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,20 @@ class Meta:
         return [f.name for f in self.features]
 
     @property
+    def covariates(self) -> list[FeatureSpec]:
+        """The inputs a forecast may be asked with other values of (what-if): the covariates."""
+        return [f for f in self.features if f.kind == "covariate"]
+
+    def feature_types(self) -> list[str]:
+        """XGBoost's type of each booster input (base margin excluded): ``c`` for a category,
+        ``q`` for a number."""
+        return [
+            "c" if f.value == "category" else "q"
+            for f in self.features
+            if f.name != self.base_margin
+        ]
+
+    @property
     def cutoff(self) -> dt.date:
         return dt.date.fromisoformat(self.trained_through)
 
@@ -130,14 +150,21 @@ class Bundle:
     meta: Meta
     forecast: np.ndarray  # (series * horizon, features) float32
     history: np.ndarray  # (series, periods) float32: the sales before the forecast
+    open: np.ndarray  # (series * horizon,) float32: 0 = closed by the plan
 
-    def predict(self, features: np.ndarray, periods: np.ndarray | None = None) -> np.ndarray:
-        return predict(self.booster, self.meta, features, periods)
+    def predict(
+        self,
+        features: np.ndarray,
+        periods: np.ndarray | None = None,
+        is_open: np.ndarray | None = None,
+    ) -> np.ndarray:
+        return predict(self.booster, self.meta, features, periods, is_open)
 
     def grid(self) -> np.ndarray:
-        """The forecast: ``(series, horizon, outputs)``."""
+        """The forecast under the plan: ``(series, horizon, outputs)``."""
         n, horizon = len(self.meta.series), self.meta.horizon
-        return self.predict(self.forecast).reshape(n, horizon, len(self.meta.outputs))
+        outputs = self.predict(self.forecast, is_open=self.open)
+        return outputs.reshape(n, horizon, len(self.meta.outputs))
 
 
 class BundleError(ValueError):
@@ -162,15 +189,18 @@ class Trained:
     meta: Meta
     forecast: np.ndarray
     history: np.ndarray
+    open: np.ndarray
 
     def loaded(self) -> Bundle:
-        return Bundle(load_booster(self.model_bytes), self.meta, self.forecast, self.history)
+        booster = load_booster(self.model_bytes)
+        return Bundle(booster, self.meta, self.forecast, self.history, self.open)
 
     def files(self) -> dict[str, bytes]:
         return {
             MODEL_FILE: self.model_bytes,
             META_FILE: _meta_bytes(self.meta),
             FORECAST_FILE: _npy_bytes(self.forecast),
+            OPEN_FILE: _npy_bytes(self.open),
             HISTORY_FILE: _npy_bytes(self.history),
         }
 
@@ -224,6 +254,8 @@ def write(directory: Path, trained: Trained) -> None:
     expected = (len(meta.series) * meta.horizon, len(meta.features))
     if trained.forecast.shape != expected:
         raise ValueError(f"forecast features have shape {trained.forecast.shape}, not {expected}")
+    if trained.open.shape != (expected[0],):
+        raise ValueError(f"open has shape {trained.open.shape}, not {(expected[0],)}")
     if trained.history.shape[0] != len(meta.series):
         raise ValueError(f"history has {trained.history.shape[0]} series, not {len(meta.series)}")
     files = trained.files()
@@ -278,6 +310,9 @@ def read(directory: Path | str) -> Bundle:
     booster = load_booster(files[MODEL_FILE])
     forecast = np.load(io.BytesIO(files[FORECAST_FILE]), allow_pickle=False)
     history = np.load(io.BytesIO(files[HISTORY_FILE]), allow_pickle=False)
+    is_open = np.load(io.BytesIO(files[OPEN_FILE]), allow_pickle=False)
+    if is_open.shape != (len(meta.series) * meta.horizon,) or not np.isin(is_open, (0, 1)).all():
+        raise BundleError(f"{directory / OPEN_FILE}: not one 0/1 per forecast row")
     if history.ndim != 2 or history.shape[0] != len(meta.series):
         raise BundleError(f"{directory / HISTORY_FILE}: shape {history.shape} does not match")
     if forecast.shape != (len(meta.series) * meta.horizon, len(meta.features)):
@@ -299,7 +334,12 @@ def read(directory: Path | str) -> Bundle:
             f"{directory / META_FILE}: outputs {meta.outputs} do not match quantiles "
             f"{meta.quantiles} and dispersion {meta.dispersion}"
         )
-    return Bundle(booster, meta, forecast, history)
+    if booster.feature_types != meta.feature_types():
+        raise BundleError(
+            f"{directory / MODEL_FILE}: the booster's input types {booster.feature_types} are "
+            f"not the metadata's {meta.feature_types()}"
+        )
+    return Bundle(booster, meta, forecast, history, is_open)
 
 
 def _read_manifest(directory: Path) -> dict[str, Any]:
@@ -320,12 +360,17 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
 
 
 def predict(
-    booster: Any, meta: Meta, features: np.ndarray, periods: np.ndarray | None = None
+    booster: Any,
+    meta: Meta,
+    features: np.ndarray,
+    periods: np.ndarray | None = None,
+    is_open: np.ndarray | None = None,
 ) -> np.ndarray:
     """The outputs (``meta.outputs``) for rows of ``features`` (columns as ``meta.features``):
     shape ``(rows, outputs)``. ``periods``: the horizon period (0-based) each row forecasts,
     which sets its range; default: the rows are the forecast layout (whole series, series-major,
-    see :meth:`Meta.forecast_periods`)."""
+    see :meth:`Meta.forecast_periods`). ``is_open``: 0 for a closed row, whose every output is
+    0 (default: all open)."""
     margin_col = meta.feature_names.index(meta.base_margin)
     inputs = np.delete(features, margin_col, axis=1)
     mean = np.asarray(
@@ -334,11 +379,15 @@ def predict(
         ),
         dtype=np.float64,
     )
+    if is_open is not None:
+        mean = np.where(np.asarray(is_open) == 0, 0.0, mean)
     if not meta.quantiles:
         return mean.reshape(-1, 1)
     if periods is None:
         periods = meta.forecast_periods(len(mean))
     ranges = count_quantiles(mean, meta.dispersion_of(periods), meta.quantiles)
+    if is_open is not None:
+        ranges[np.asarray(is_open) == 0] = 0.0
     return np.column_stack([mean, ranges])
 
 
@@ -471,7 +520,9 @@ def _normal_ppf(probs: np.ndarray) -> np.ndarray:
     return out
 
 
-def predict_mean(booster: Any, meta: Meta, features: np.ndarray) -> np.ndarray:
+def predict_mean(
+    booster: Any, meta: Meta, features: np.ndarray, is_open: np.ndarray | None = None
+) -> np.ndarray:
     """Expected sales for rows of ``features``: the ``mean`` output, shape ``(rows,)``."""
     plain = dataclasses.replace(meta, outputs=[MEAN], quantiles=[], dispersion=[])
-    return predict(booster, plain, features)[:, 0]
+    return predict(booster, plain, features, is_open=is_open)[:, 0]

@@ -46,6 +46,38 @@ class ColumnMap(_Strict):
     store: str = "store"
     item: str | None = "item"
     sales: str = "sales"
+    open: str | None = None  # a 0/1 column: 0 = the store is closed that day (no sales, known)
+
+
+# How a covariate or attribute column is read: flag = 0/1 (true/false, yes/no in any case),
+# number = a float (may be missing), category = text levels, whatever they look like.
+ValueKind = Literal["flag", "number", "category"]
+Columns = dict[str, ValueKind]
+RESERVED = frozenset({"date", "store", "item", "sales", "open", "true_mean"})
+
+
+def _not_reserved(columns: Columns, where: str) -> Columns:
+    clash = sorted(c for c in columns if c.lower() in RESERVED)
+    if clash:
+        raise ValueError(
+            f"{where} {clash}: these names are reserved for the canonical columns "
+            f"({', '.join(sorted(RESERVED))}); rename the column in your file"
+        )
+    return columns
+
+
+class Attributes(_Strict):
+    """A static table with one row per store (or per item): columns joined onto every row."""
+
+    path: str
+    key: Literal["store", "item"] = "store"  # which series key the file is keyed by
+    column: str = "store"  # that key's column in the attribute file
+    columns: Columns = Field(min_length=1)
+
+    @field_validator("columns")
+    @classmethod
+    def _names(cls, value: Columns) -> Columns:
+        return _not_reserved(value, "data.attributes.columns")
 
 
 class Change(_Strict):
@@ -69,6 +101,13 @@ class Synthetic(_Strict):
     changes: list[Change] = []
     # weekly: one row per series and week (the sum of the daily means, Poisson noise per week)
     frequency: Literal["daily", "weekly"] = "daily"
+    # Known-in-advance drivers (columns open, promo, holiday; see data/synthetic.py). Share of
+    # item-days on promotion (0 = none), the range of the items' true promotion uplift.
+    promo_share: Float = Field(0.1, ge=0, lt=1)
+    promo_uplift: tuple[Float, Float] = (0.1, 0.6)
+    holidays: str | None = "DE"  # the public-holiday calendar (holidays package); None = none
+    closed_sundays: Float = Field(0.3, ge=0, le=1)  # share of stores closed on Sundays
+    closed_holidays: Float = Field(0.5, ge=0, le=1)  # share of stores closed on public holidays
 
 
 class DataParams(_Strict):
@@ -78,13 +117,32 @@ class DataParams(_Strict):
     date_format: str | None = None  # e.g. "%d/%m/%Y"; None = ISO 8601 / pandas inference
     # auto: weekly when every date falls on one weekday, else daily (see data/validate.py)
     frequency: Literal["auto", "daily", "weekly"] = "auto"
+    # Columns known in advance for every forecast day (promotions, holidays, prices): used for
+    # the day they describe. The forecast window's values come from future_path (the plan).
+    covariates: Columns = {}
+    attributes: Attributes | None = None
+    future_path: str | None = None  # the plan: open + covariates of the horizon after the data
     synthetic: Synthetic = Synthetic()
+
+    @field_validator("covariates")
+    @classmethod
+    def _covariate_names(cls, value: Columns) -> Columns:
+        return _not_reserved(value, "data.covariates")
 
     @model_validator(mode="after")
     def _path_for_file_source(self) -> DataParams:
         if self.source == "file" and not self.path:
             raise ValueError(
                 "data.source is 'file' but data.path is empty: set it to your CSV/Parquet"
+            )
+        mapped = {v for v in self.columns.model_dump().values() if v}
+        both = sorted(mapped & set(self.covariates))
+        if self.attributes is not None:
+            both += sorted(set(self.attributes.columns) & (mapped | set(self.covariates)))
+        if both:
+            raise ValueError(
+                f"columns {both} are given two roles (data.columns, covariates, "
+                "attributes): each column has one"
             )
         return self
 
@@ -102,11 +160,20 @@ class PrepareParams(_Strict):
     negative_sales: Literal["refuse", "zero", "drop"] = "refuse"
 
 
+class Holidays(_Strict):
+    """A public-holiday calendar from the ``holidays`` package: features holiday,
+    days_to_holiday, days_since_holiday. ``country: null`` = none."""
+
+    country: str | None = None  # ISO code, e.g. DE, US, GB
+    subdiv: str | None = None  # a state or province, e.g. BY
+
+
 class FeatureParams(_Strict):
     # Rolling means of sales ending `horizon` days before the target day.
     # Each window ends `horizon` periods back, so a width >= 1 keeps it at least that old.
     windows: list[Annotated[Int, Field(ge=1)]] = Field([7, 28, 91, 364], min_length=1)
     yearly_lags: bool = True  # same weekday one year (364 days) earlier, when horizon <= 364 - 7
+    holidays: Holidays = Holidays()
 
 
 class TrainParams(_Strict):

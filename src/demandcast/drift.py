@@ -234,7 +234,8 @@ def model_inputs(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Features of today's data for ``meta``'s model, with the encodings computed from its
     training rows exactly as ``model.fit`` does; and which rows those training rows are."""
-    features = build(prepared, meta.horizon, params.features, meta.frequency)
+    levels = {f.name: f.levels for f in meta.features if f.levels is not None}
+    features = build(prepared, meta.horizon, params.features, meta.frequency, levels=levels)
     cutoff = pd.Timestamp(meta.cutoff)
     trained = trainable(features, cutoff)
     features = add_encodings(features, trained)

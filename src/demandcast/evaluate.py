@@ -12,13 +12,48 @@ import pandas as pd
 
 from demandcast import bundle
 from demandcast.config import Weight
-from demandcast.data.schema import DATE, SALES, TRUE_MEAN, parse_flag
+from demandcast.data.schema import DATE, OPEN, SALES, TRUE_MEAN, parse_flag
 from demandcast.features import Panel, to_panel
-from demandcast.metrics import Holdout, Intervals, Metrics, Oracle, Scores, Slice, Slices
+from demandcast.metrics import (
+    Holdout,
+    Intervals,
+    Metrics,
+    OpenScores,
+    Oracle,
+    Scores,
+    Slice,
+    Slices,
+)
 
 BASELINES = ("seasonal_naive", "last_year", "mean_28")
 SCORES = ("smape", "mae", "rmse", "mape", "wape")
 ROUND = 4
+
+
+def rmspe(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Root mean squared percentage error over rows with sales > 0 (a fraction, not percent:
+    the figure tables with closed days are usually judged by)."""
+    y = np.asarray(actual, dtype=float)
+    f = np.asarray(forecast, dtype=float)
+    positive = y > 0
+    if not positive.any():
+        return float("nan")
+    return float(np.sqrt(np.mean(((y[positive] - f[positive]) / y[positive]) ** 2)))
+
+
+def open_scores(frame: pd.DataFrame) -> OpenScores | None:
+    """The model on open periods only (``open`` mapped): SMAPE and WAPE over them, RMSPE over
+    those with sales."""
+    if OPEN not in frame.columns:
+        return None
+    rows = (frame[OPEN] != 0).to_numpy()
+    if not rows.any():
+        return None
+    actual, predicted = frame.loc[rows, "actual"], frame.loc[rows, "predicted"]
+    got = _rounded(
+        {**score(actual, predicted), "rmspe": rmspe(actual, predicted)}, ("smape", "rmspe", "wape")
+    )
+    return OpenScores(**got, rows=int(rows.sum()))
 
 
 def score(actual: np.ndarray, forecast: np.ndarray) -> dict[str, float]:
@@ -99,25 +134,29 @@ def holdout_frame(
     frame[DATE] = pd.Timestamp(meta.forecast_start) + pd.to_timedelta(
         (frame["horizon_day"] - 1) * freq.days, "D"
     )
-    outputs = model.predict(model.forecast)
+    outputs = model.predict(model.forecast, is_open=model.open)
     for position, name in enumerate(meta.outputs):
         frame["predicted" if name == bundle.MEAN else name] = outputs[:, position]
     truth = prepared.set_index([*keys, DATE])
     index = pd.MultiIndex.from_frame(frame[[*keys, DATE]])
     frame["actual"] = truth[SALES].reindex(index).to_numpy()
-    for column in carry:
+    for column in (*carry, *([OPEN] if OPEN in truth.columns else [])):
         frame[column] = truth[column].reindex(index).to_numpy()
     if TRUE_MEAN in truth.columns:
         frame["oracle"] = truth[TRUE_MEAN].reindex(index).to_numpy()
-    panel = to_panel(prepared[[*keys, DATE, SALES]], freq)
+    sales = prepared[[*keys, DATE, SALES]]
+    if OPEN in prepared.columns:  # closed days are not demand: no baseline learns from them
+        sales = sales.assign(**{SALES: prepared[SALES].where(prepared[OPEN] != 0)})
+    panel = to_panel(sales, freq)
     order = pd.MultiIndex.from_frame(panel.keys) if len(keys) > 1 else pd.Index(panel.keys[keys[0]])
     series_index = (
         pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
     )
     rows = order.get_indexer(series_index)
     cutoff = pd.Timestamp(meta.cutoff)
+    closed = frame[OPEN].to_numpy() == 0 if OPEN in frame else np.zeros(len(frame), dtype=bool)
     for name, values in baselines(panel, cutoff, horizon).items():
-        frame[name] = values[rows, frame["horizon_day"].to_numpy() - 1]
+        frame[name] = np.where(closed, 0.0, values[rows, frame["horizon_day"].to_numpy() - 1])
     history = series_history(panel, cutoff)
     for name in history.columns:
         frame[name] = history[name].to_numpy()[rows]
@@ -249,6 +288,7 @@ def report(
             start=str(frame[DATE].min().date()),
             end=str(frame[DATE].max().date()),
         ),
+        holdout_open=open_scores(frame),
         baselines={name: scores for name, scores in scored.items() if scores is not None},
         oracle=(
             Oracle(smape=round(score(frame["actual"], frame["oracle"])["smape"], ROUND))
@@ -321,6 +361,12 @@ def summary_table(metrics: Metrics) -> str:
         lines.append(f"{name:<20}{cells}")
     if metrics.oracle is not None:
         lines.append(f"model SMAPE / oracle SMAPE = {h.smape / metrics.oracle.smape:.4f}")
+    if metrics.holdout_open is not None:
+        o = metrics.holdout_open
+        lines.append(
+            f"open days ({o.rows} rows): SMAPE {o.smape:.3f}, WAPE {o.wape:.3f}, RMSPE "
+            + (f"{o.rmspe:.4f}" if o.rmspe is not None else "-")
+        )
     ranges = metrics.intervals
     if ranges is not None:
         weeks = ranges.coverage_by_week

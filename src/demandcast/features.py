@@ -30,16 +30,19 @@ import numpy as np
 import pandas as pd
 
 from demandcast.bundle import FeatureSpec, Kind
-from demandcast.config import FeatureParams
+from demandcast.config import FeatureParams, Holidays
 from demandcast.data.schema import (
     DATE,
     ITEM,
+    OPEN,
     SALES,
     STORE,
+    carried_kinds,
     frequency_of,
     series_columns,
     with_frequency,
 )
+from demandcast.errors import ConfigError
 from demandcast.frequency import DAY, Frequency
 
 LOG_LEVEL = "log_level"  # the base margin column
@@ -249,9 +252,18 @@ def build(
     params: FeatureParams,
     freq: Frequency | None = None,
     block_series: int | None = None,
+    plan: pd.DataFrame | None = None,
+    levels: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """One row per series and period, from each series' first period to ``horizon`` periods
     past the end of the data (those last rows have ``sales = NaN``: they are the forecast).
+
+    Closed periods (``open`` = 0) are NaN in every sales window (a known zero is not demand)
+    and not trained on. Covariates and attributes (``data.covariates``, recorded by prepare in
+    the table's ``attrs``) are inputs of the period they describe: on the forecast rows they
+    come from ``plan`` (``data/plan.py``; without one they are missing). A category is coded by
+    its position in its sorted levels (``levels``, recorded in the model: a level it does not
+    have is missing); ``levels`` None: the levels of ``prepared``.
 
     ``freq``: the period of ``prepared`` (default: the one it records). In a series' first
     ``horizon`` periods no sales are known ``horizon`` periods back: their ``log_level`` is NaN,
@@ -259,7 +271,16 @@ def build(
     the levels known at the cutoff (``model.forecast_rows``). Pass 2 runs over blocks of
     ``block_series`` series (None: one block); the result does not depend on the block size."""
     freq = freq or frequency_of(prepared)
-    panel = to_panel(prepared, freq)
+    kinds = carried_kinds(prepared)
+    clash = sorted(set(kinds) & {*CALENDARS["day"], *HOLIDAY_FEATURES, *ENCODINGS, LOG_LEVEL})
+    if clash:
+        raise ConfigError(
+            f"covariates or attributes {clash} have the names of built features: rename them"
+        )
+    sales = prepared[[*series_columns(prepared), DATE, SALES]]
+    if OPEN in prepared.columns:  # closed: a known zero, not demand (NaN in every window)
+        sales = sales.assign(**{SALES: prepared[SALES].where(prepared[OPEN] != 0)})
+    panel = to_panel(sales, freq)
     pooled = pooled_levels(panel, horizon)
     n = len(panel.keys)
     size = block_series or n
@@ -270,20 +291,84 @@ def build(
     out = pd.concat(blocks, ignore_index=True) if len(blocks) > 1 else blocks[0]
     keys = list(panel.keys.columns)
     carried = [c for c in prepared.columns if c not in (*keys, DATE, SALES)]
-    if carried:  # covariates and the synthetic truth, empty on the forecast rows
+    if carried:  # open, covariates, attributes, the synthetic truth; the plan's ahead
         carry = prepared[[*keys, DATE, *carried]]
+        if plan is not None:
+            ahead = plan[[c for c in plan.columns if c in carry.columns]]
+            carry = pd.concat([carry, ahead.loc[ahead[DATE] > prepared[DATE].max()]])
         out = out.merge(carry, on=[*keys, DATE], how="left")
         front = [*keys, DATE, SALES, *carried]
         out = out[front + [c for c in out.columns if c not in front]]
+    if OPEN in out.columns:
+        out[OPEN] = out[OPEN].fillna(1.0)
     specs = [FeatureSpec(name, "calendar", False) for name in calendar(out[DATE][:0], freq)]
+    if params.holidays.country:
+        for name, values in holiday_features(out[DATE], params.holidays, freq).items():
+            out[name] = values
+            specs.append(FeatureSpec(name, "calendar", False))
+    for kind in ("covariate", "attribute"):
+        for name, value_kind in kinds.get(kind, {}).items():
+            if value_kind == "category":
+                known = (levels or {}).get(name) or sorted(
+                    map(str, prepared[name].dropna().unique())
+                )
+                codes = pd.Index(known).get_indexer(out[name].astype(object))
+                out[name] = np.where(codes >= 0, codes, np.nan).astype(np.float32)
+                specs.append(FeatureSpec(name, kind, False, "category", list(known)))
+            else:
+                out[name] = out[name].astype(np.float32)
+                specs.append(FeatureSpec(name, kind, False, value_kind))
     specs += [FeatureSpec(name, "sales", True) for name in blocks[0].columns if _is_sales(name)]
     return declare(with_frequency(out, freq), specs)
 
 
+HOLIDAY_FEATURES = ("public_holiday", "days_to_holiday", "days_since_holiday")
+HOLIDAY_CAP = 15  # days; farther holidays read as this far
+
+
+def holiday_features(
+    dates: pd.Series, params: Holidays, freq: Frequency = DAY
+) -> dict[str, np.ndarray]:
+    """From the ``holidays`` package's calendar of ``params.country`` (and ``subdiv``): whether
+    the period holds a public holiday (for a week: how many), and the days from the period's
+    first day to the next holiday and since the last one (capped at ``HOLIDAY_CAP``)."""
+    import holidays as calendars
+
+    assert params.country is not None  # the caller checks
+    unique = pd.DatetimeIndex(dates.drop_duplicates()).sort_values()
+    years = range(unique[0].year - 1, unique[-1].year + 2)
+    try:
+        days = calendars.country_holidays(params.country, subdiv=params.subdiv, years=years)
+    except NotImplementedError as exc:  # an unknown country or subdivision
+        raise ConfigError(f"features.holidays: {exc}") from None
+    stamps = np.array(sorted(pd.Timestamp(d).value for d in days), dtype=np.int64)
+    day_ns = 86_400 * 10**9
+    values = unique.asi8
+    after = np.searchsorted(stamps, values, side="left")
+    before = np.searchsorted(stamps, values, side="right") - 1
+    to_next = (stamps[np.minimum(after, len(stamps) - 1)] - values) // day_ns
+    since = (values - stamps[np.maximum(before, 0)]) // day_ns
+    in_period = np.searchsorted(stamps, values + freq.days * day_ns, side="left") - after
+    table = {
+        "public_holiday": in_period.astype(np.float32),
+        "days_to_holiday": np.clip(
+            np.where(after < len(stamps), to_next, HOLIDAY_CAP), 0, HOLIDAY_CAP
+        ).astype(np.float32),
+        "days_since_holiday": np.clip(
+            np.where(before >= 0, since, HOLIDAY_CAP), 0, HOLIDAY_CAP
+        ).astype(np.float32),
+    }
+    position = unique.get_indexer(pd.DatetimeIndex(dates))
+    return {name: column[position] for name, column in table.items()}
+
+
 def trainable(frame: pd.DataFrame, cutoff: pd.Timestamp) -> np.ndarray:
-    """Rows a model with this ``cutoff`` trains on: known sales up to the cutoff, and a level
-    known ``horizon`` periods back (not a series' first periods)."""
-    return ((frame[DATE] <= cutoff) & frame[SALES].notna() & frame[LOG_LEVEL].notna()).to_numpy()
+    """Rows a model with this ``cutoff`` trains on: known sales up to the cutoff on an open
+    period, and a level known ``horizon`` periods back (not a series' first periods)."""
+    rows = (frame[DATE] <= cutoff) & frame[SALES].notna() & frame[LOG_LEVEL].notna()
+    if OPEN in frame.columns:
+        rows &= frame[OPEN] != 0
+    return rows.to_numpy()
 
 
 def _is_sales(name: str) -> bool:

@@ -39,6 +39,16 @@ class Holdout(Scores):
     wmae: float | None = None  # weighted MAE, when evaluate.weight names a flag column
 
 
+class OpenScores(_Model):
+    """The model on open periods (when ``data.columns.open`` is mapped): SMAPE and WAPE in
+    percent, RMSPE a fraction over open periods with sales > 0."""
+
+    smape: float | None = None
+    rmspe: float | None = None
+    wape: float | None = None
+    rows: int
+
+
 class Oracle(_Model):
     smape: float
 
@@ -76,6 +86,7 @@ class Intervals(_Model):
 
 class Metrics(_Model):
     holdout: Holdout
+    holdout_open: OpenScores | None = None  # open periods only (data.columns.open mapped)
     baselines: dict[str, Scores] = Field(default_factory=dict)
     oracle: Oracle | None = None  # synthetic data only: the error of the true mean
     slices: Slices | None = None

@@ -16,6 +16,7 @@ from demandcast.config import Params
 from demandcast.data.schema import (
     DATE,
     ITEM,
+    OPEN,
     SALES,
     STORE,
     frequency_of,
@@ -84,11 +85,14 @@ def fit(
     columns = [spec.name for spec in specs]
     inputs = [c for c in columns if c != LOG_LEVEL]
     train = frame.loc[train_rows]
+    types = ["c" if spec.value == "category" else "q" for spec in specs if spec.name in inputs]
     dtrain = xgb.DMatrix(
         train[inputs].to_numpy(np.float32),
         label=train[SALES].to_numpy(),
         base_margin=train[LOG_LEVEL].to_numpy(),
         feature_names=inputs,
+        feature_types=types,
+        enable_categorical=True,
         nthread=params.train.nthread,
     )
     log.info("train: %d rows through %s, %d features", len(train), cutoff.date(), len(inputs))
@@ -122,8 +126,10 @@ def fit(
         **_ranges(params, dispersion),
     )
     forecast = future[columns].to_numpy(np.float32)
+    is_open = future[OPEN].to_numpy(np.float32) if OPEN in future else np.ones(len(future))
     history = recent_sales(frame, series, cutoff)
-    return bundle.versioned(bundle.Trained(model_bytes, meta, forecast, history))
+    trained = bundle.Trained(model_bytes, meta, forecast, history, is_open.astype(np.float32))
+    return bundle.versioned(trained)
 
 
 def recent_sales(frame: pd.DataFrame, series: pd.DataFrame, cutoff: pd.Timestamp) -> np.ndarray:
@@ -234,7 +240,7 @@ def unseen_dispersion(
         return [None] * (int(blocks.max()) + 1)
     meta = calibration.meta
     mean = bundle.predict_mean(
-        bundle.load_booster(calibration.model_bytes), meta, calibration.forecast
+        bundle.load_booster(calibration.model_bytes), meta, calibration.forecast, calibration.open
     )
     return calibrate(forecast_actuals(features, meta), mean, meta)
 
@@ -254,7 +260,7 @@ def train_bundles(features: pd.DataFrame, params: Params, out_dir: Path) -> dict
     )
     eval_meta = evaluation.meta
     eval_mean = bundle.predict_mean(
-        bundle.load_booster(evaluation.model_bytes), eval_meta, evaluation.forecast
+        bundle.load_booster(evaluation.model_bytes), eval_meta, evaluation.forecast, evaluation.open
     )
     serving_dispersion = calibrate(forecast_actuals(features, eval_meta), eval_mean, eval_meta)
     serving = fit(features, last, params, serving_dispersion)

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from demandcast.config import ColumnMap
-from demandcast.data.schema import DATE, ITEM, SALES, STORE
+from demandcast.data.schema import DATE, ITEM, OPEN, SALES, STORE
 from demandcast.errors import DataError
 
 READERS = {".csv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -37,25 +37,36 @@ SIGNATURES = {
 }
 
 
-def read_table(path: Path | str, columns: ColumnMap) -> pd.DataFrame:
+def read_file(path: Path | str, text: dict[str, type] | None = None) -> pd.DataFrame:
+    """A CSV or Parquet file as it is (``text``: columns read as text from a CSV), or a
+    :class:`DataError` saying what is wrong with it."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found (check the path in params.yaml)")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file (check the path in params.yaml)")
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
+    return _read_csv(path, text or {}) if kind == "csv" else _read_parquet(path)
+
+
+def read_table(
+    path: Path | str, columns: ColumnMap, *, without_sales: bool = False
+) -> pd.DataFrame:
     """Load ``path`` and rename the mapped columns to the canonical names; values are untouched.
+    ``without_sales``: a plan file (the days to forecast have no sales yet).
 
     Key columns are read as text from CSV, then turned into integers only when every value is a
     plain integer without leading zeros, so IDs like ``"007"`` survive. Other columns keep the
     type pandas infers for the whole column; one whose values still mix types (text in some
     rows, numbers in others) is read as text, so that it is carried along whatever it holds.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found (data.path in params.yaml)")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a file (data.path in params.yaml)")
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
     wanted = {canonical: theirs for canonical, theirs in columns.model_dump().items() if theirs}
+    if without_sales:
+        wanted.pop(SALES, None)
     keys: dict[str, type] = {wanted[k]: str for k in (STORE, ITEM) if k in wanted}
-    frame = _read_csv(path, keys) if kind == "csv" else _read_parquet(path)
+    frame = read_file(path, keys)
     missing = [
         f"{theirs!r} (for {canonical})"
         for canonical, theirs in wanted.items()
@@ -68,13 +79,13 @@ def read_table(path: Path | str, columns: ColumnMap) -> pd.DataFrame:
         )
     clash = [
         c
-        for c in (DATE, STORE, ITEM, SALES)
+        for c in (DATE, STORE, ITEM, SALES, OPEN)
         if c in frame.columns and c not in wanted.values() and c in wanted
     ]
     frame = frame.drop(columns=clash).rename(columns={v: k for k, v in wanted.items()})
     for key in (STORE, ITEM):
         if key in frame.columns and frame[key].dtype == object:
-            frame[key] = _int_if_plain(frame[key])
+            frame[key] = int_if_plain(frame[key])
     for name in frame.columns:
         if name not in (DATE, STORE, ITEM, SALES) and _mixed(frame[name]):
             frame[name] = _as_text(frame[name])
@@ -233,7 +244,8 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.map(str, na_action="ignore").astype(object)
 
 
-def _int_if_plain(values: pd.Series) -> pd.Series:
+def int_if_plain(values: pd.Series) -> pd.Series:
+    """IDs as integers when every one is a plain integer (no leading zeros), else as text."""
     text = values.astype("string").str.strip()
     plain = text.str.fullmatch(r"0|-?[1-9][0-9]{0,17}")
     if len(text) and bool(plain.fillna(False).all()):

@@ -5,22 +5,26 @@
 | date    | datetime64[ns] | daily, no gaps inside a series after ``prepare``         |
 | store   | int or str     | series key                                               |
 | item    | int or str     | series key, absent for a store-only table                |
-| sales   | float >= 0     | the target                                               |
+| sales   | float >= 0     | the target; NaN = unknown (an outage)                    |
+| open    | float 0/1      | optional (``data.columns.open``): 0 = closed, sales 0    |
 
-Other columns are passed through untouched (reserved for known-in-advance covariates).
+Then the covariates (``data.covariates``) and attributes (``data.attributes``) under their own
+names, typed by :func:`typed`: flags and numbers as float, categories as text. Nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from demandcast.errors import DataError
 from demandcast.frequency import FREQUENCIES, Frequency
 
 DATE, STORE, ITEM, SALES = "date", "store", "item", "sales"
+OPEN = "open"  # optional: 1.0 = open, 0.0 = closed (a known zero-sales day)
 # Synthetic data only: the generator's expected sales, carried through prepare so that
 # evaluate and drift can report the oracle (the best achievable error).
 TRUE_MEAN = "true_mean"
@@ -39,6 +43,23 @@ def frequency_of(frame: pd.DataFrame) -> Frequency:
     if name not in FREQUENCIES:
         raise ValueError("this table records no frequency: make it with prepare_table")
     return FREQUENCIES[name]
+
+
+CARRIED = "carried"  # key of a prepared table's attrs: {"covariate": {name: kind}, ...}
+
+
+def with_carried(
+    frame: pd.DataFrame, covariates: Mapping[str, str], attributes: Mapping[str, str]
+) -> pd.DataFrame:
+    """Record which columns are covariates and attributes, with their kinds (flag, number,
+    category), in the table's ``attrs``; returns ``frame``."""
+    frame.attrs[CARRIED] = {"covariate": dict(covariates), "attribute": dict(attributes)}
+    return frame
+
+
+def carried_kinds(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """The covariate and attribute columns a prepared table records, by role, with kinds."""
+    return frame.attrs.get(CARRIED, {})
 
 
 FLAG_TRUE = frozenset({"1", "1.0", "true", "yes", "y", "t"})
@@ -74,6 +95,55 @@ def describe_row(frame: pd.DataFrame, position: int, columns: Sequence[str] | No
     return ", ".join(f"{c}={plain(row[c])!r}" for c in cols)
 
 
+def refusal(
+    source: str,
+    column: str,
+    problem: str,
+    frame: pd.DataFrame,
+    bad: np.ndarray,
+    fix: str,
+    names: Mapping[str, str] | None = None,
+) -> DataError:
+    """A refusal naming the file, the column, how many rows and the first of them, in the
+    user's column names (``names``: canonical -> theirs; ``column`` may join several by +)."""
+    names = {k: v for k, v in (names or {}).items() if k != v}
+    positions = np.flatnonzero(bad)
+    example = describe_row(frame.rename(columns=names), positions[0])
+    label = "+".join(names.get(part, part) for part in column.split("+"))
+    return DataError(
+        f"{source}: column {label!r}: {len(positions)} of {len(frame)} rows {problem}; "
+        f"first at row {positions[0] + 1}: {example}. {fix}"
+    )
+
+
 def plain(value: Any) -> Any:
     """numpy scalars -> Python values, for messages and JSON."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+NONE_LEVEL = "none"  # the category level a plan defaults to (see data/covariates.py)
+
+
+def typed(values: pd.Series, kind: str) -> pd.Series:
+    """A covariate or attribute column read as its ``kind``: ``flag`` -> 1.0/0.0 (empty: 0),
+    ``number`` -> float (empty: NaN), ``category`` -> text (``0`` and ``a`` are both levels;
+    empty: missing). ``ValueError`` naming the first value that is not of the kind."""
+    if kind == "flag":
+        return pd.Series(np.nan_to_num(parse_flag(values), nan=0.0), index=values.index)
+    if kind == "number":
+        if pd.api.types.is_bool_dtype(values):
+            return values.astype("float64")
+        text = values.astype("string").str.strip()
+        numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = (numbers.isna() & text.notna() & (text != "")).to_numpy()
+        bad |= np.isinf(numbers.to_numpy())
+        if bad.any():
+            first = values.iloc[int(np.flatnonzero(bad)[0])]
+            raise ValueError(f"{plain(first)!r} is not a number")
+        return numbers
+    if pd.api.types.is_float_dtype(values):
+        whole = values.dropna()
+        if (whole == np.round(whole)).all():
+            values = values.astype("Int64")
+    text = values.astype("string").str.strip()
+    return text.where(text.notna() & (text != ""), None).astype(object)

@@ -33,18 +33,22 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from demandcast.config import Params
+from demandcast.data.covariates import join_attributes, select_typed
 from demandcast.data.schema import (
     DATE,
+    OPEN,
     SALES,
-    describe_row,
     frequency_of,
+    refusal,
     series_columns,
+    with_carried,
     with_frequency,
 )
 from demandcast.errors import DataError
@@ -73,29 +77,14 @@ class Summary:
     series_not_evaluated: int  # too short for a holdout: trained on and served, not scored
     start: str
     end: str
+    closed: int = 0  # periods with open = 0: known zero sales, not trained on, forecast 0
+    covariates: dict[str, str] = field(default_factory=dict)  # column -> kind
+    attributes_missing: int = 0  # series keys without a row in the attribute file
+    plan: dict[str, Any] = field(default_factory=dict)  # where the forecast window's
+    # covariates come from, and the defaults used (data/plan.py)
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _refuse(
-    source: str,
-    column: str,
-    problem: str,
-    frame: pd.DataFrame,
-    bad: np.ndarray,
-    fix: str,
-    names: Mapping[str, str] | None = None,
-) -> DataError:
-    """The refusal, in the user's column names (``names``: canonical -> theirs)."""
-    names = {k: v for k, v in (names or {}).items() if k != v}
-    positions = np.flatnonzero(bad)
-    example = describe_row(frame.rename(columns=names), positions[0])
-    label = "+".join(names.get(part, part) for part in column.split("+"))
-    return DataError(
-        f"{source}: column {label!r}: {len(positions)} of {len(frame)} rows {problem}; "
-        f"first at row {positions[0] + 1}: {example}. {fix}"
-    )
 
 
 def validate(
@@ -108,13 +97,13 @@ def validate(
     """A copy with parsed dates and numeric sales, returns handled per ``negative_sales``, and
     the number of negative rows; or :class:`DataError` naming columns as ``names`` says
     (canonical -> the user's, from ``data.columns``)."""
-    refuse = functools.partial(_refuse, names=names)
+    refuse = functools.partial(refusal, names=names)
     if frame.empty:
         raise DataError(f"{source}: the file has a header but no rows")
     keys = series_columns(frame)
     out = frame.copy()
 
-    dates = _parse_dates(out[DATE], date_format, source)
+    dates = parse_dates(out[DATE], date_format, source)
     bad = dates.isna().to_numpy()
     if bad.any():
         if date_format is None:
@@ -192,7 +181,7 @@ def validate(
     return out, int(negative.sum())
 
 
-def _parse_dates(values: pd.Series, date_format: str | None, source: str) -> pd.Series:
+def parse_dates(values: pd.Series, date_format: str | None, source: str) -> pd.Series:
     """``values`` as datetimes, NaT where a value is not a date in ``date_format`` (None: an ISO
     date, ``YYYY-MM-DD``, optionally with a time of day; ``2019`` or ``2019-1-5`` are not)."""
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -300,23 +289,39 @@ def min_history(params: Params, freq: Frequency) -> int:
 
 
 def prepare_table(
-    frame: pd.DataFrame, source: str, params: Params, *, require_evaluable: bool = True
+    frame: pd.DataFrame,
+    source: str,
+    params: Params,
+    *,
+    require_evaluable: bool = True,
+    attributes: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, Summary]:
-    """The prepared table (its frequency in ``attrs``) and ``reports/prepare.json``.
+    """The prepared table (its frequency in ``attrs``) and ``reports/prepare.json``: only the
+    canonical columns, ``open``, the covariates and the ``attributes``
+    (``covariates.read_attributes``) joined on, all typed.
 
     ``require_evaluable``: refuse the table when no series is long enough for a holdout (the
     ``prepare`` stage); the drift stage reads today's data without that rule."""
     names = {k: v for k, v in params.data.columns.model_dump().items() if v}
+    selected = select_typed(frame, params, source, names)
     checked, negative = validate(
-        frame, source, params.data.date_format, params.prepare.negative_sales, names
+        selected, source, params.data.date_format, params.prepare.negative_sales, names
     )
     freq = detect_frequency(checked[DATE], params.data.frequency, source)
     outage_periods = params.prepare.outage_periods or freq.periods(28)
     full, zero, unknown = fill_gaps(checked, freq, params.prepare.gaps, outage_periods)
+    if OPEN in full.columns:
+        full[OPEN] = full[OPEN].fillna(1.0)  # a filled-in period: open, without sales
+    for column, kind in params.data.covariates.items():
+        if kind == "flag":
+            full[column] = full[column].fillna(0.0)
+    full, no_attributes = join_attributes(full, attributes, params)
     keys = series_columns(full)
     canonical = [DATE, *keys, SALES]
     full = full[canonical + [c for c in full.columns if c not in canonical]]
     full = with_frequency(full, freq)
+    attribute_kinds = params.data.attributes.columns if params.data.attributes else {}
+    full = with_carried(full, params.data.covariates, attribute_kinds)
 
     periods = history_periods(full, freq)
     needed = min_history(params, freq)
@@ -340,6 +345,9 @@ def prepare_table(
         series_not_evaluated=len(short),
         start=str(full[DATE].min().date()),
         end=str(full[DATE].max().date()),
+        closed=int((full[OPEN] == 0).sum()) if OPEN in full.columns else 0,
+        covariates=dict(params.data.covariates),
+        attributes_missing=no_attributes,
     )
     return full, summary
 

@@ -25,6 +25,7 @@ log = logging.getLogger("demandcast")
 # The pipeline's outputs (dvc.yaml), relative to the repository root.
 PREPARED = Path("data/prepared.parquet")
 PREPARE_REPORT = Path("reports/prepare.json")
+PLAN = Path("data/plan.parquet")
 FEATURES = Path("data/features.parquet")
 MODELS = Path("models")
 METRICS = Path("reports/metrics.json")

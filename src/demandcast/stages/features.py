@@ -1,4 +1,4 @@
-"""features: calendar, lag and rolling features -> data/features.parquet."""
+"""features: calendar, covariate, lag and rolling features -> data/features.parquet."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 
 from demandcast.config import Params
 from demandcast.features import build
-from demandcast.stages.common import FEATURES, PREPARED, write_parquet
+from demandcast.stages.common import FEATURES, PLAN, PREPARED, write_parquet
 from demandcast.stages.common import main as stage_main
 
 log = logging.getLogger("demandcast")
@@ -18,7 +18,8 @@ log = logging.getLogger("demandcast")
 
 def run(params: Params, args: argparse.Namespace) -> None:
     prepared = pd.read_parquet(PREPARED)
-    features = build(prepared, params.horizon, params.features)
+    plan = pd.read_parquet(PLAN)
+    features = build(prepared, params.horizon, params.features, plan=plan)
     write_parquet(features, FEATURES)
     log.info("features: %d rows x %d columns -> %s", *features.shape, FEATURES)
 

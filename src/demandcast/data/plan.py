@@ -1,0 +1,208 @@
+"""The plan: ``open`` and the covariates of every series for each period of the forecast
+window (the ``horizon`` periods after the data). They are known in advance: the promotions
+planned, the days a store will be closed, the holidays.
+
+From ``data.future_path`` (validated like the sales file: every series and period present, no
+other series, values of their column's kind), from the synthetic generator, or, without either,
+from documented defaults (:data:`DEFAULTS`), which ``reports/prepare.json`` lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from demandcast.config import Params
+from demandcast.data.covariates import join_attributes, select_typed
+from demandcast.data.schema import (
+    DATE,
+    NONE_LEVEL,
+    OPEN,
+    SALES,
+    TRUE_MEAN,
+    frequency_of,
+    refusal,
+    series_columns,
+    with_frequency,
+)
+from demandcast.data.validate import parse_dates
+from demandcast.errors import DataError
+
+DEFAULTS = {
+    "open": "the same weekday 52 weeks earlier (open when unknown)",
+    "flag": "0",
+    "number": "the series' last known value",
+    "category": f"the level {NONE_LEVEL!r} where the column has it, else its most common level",
+}
+
+
+def window(prepared: pd.DataFrame, horizon: int) -> pd.DatetimeIndex:
+    """The dates of the forecast window: ``horizon`` periods after the table's last."""
+    freq = frequency_of(prepared)
+    end = prepared[DATE].max()
+    return pd.DatetimeIndex([end + freq.step(k) for k in range(1, horizon + 1)])
+
+
+def _grid(prepared: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Every series x every date of ``dates``, series-major."""
+    keys = series_columns(prepared)
+    series = prepared[keys].drop_duplicates().sort_values(keys, ignore_index=True)
+    grid = series.loc[series.index.repeat(len(dates))].reset_index(drop=True)
+    grid[DATE] = np.tile(dates.to_numpy(), len(series))
+    return grid
+
+
+def default_plan(prepared: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The plan :data:`DEFAULTS` make, and the rule used for each column."""
+    freq = frequency_of(prepared)
+    keys = series_columns(prepared)
+    plan = _grid(prepared, window(prepared, params.horizon))
+    used: dict[str, str] = {}
+    indexed = prepared.set_index([*keys, DATE])
+    if OPEN in prepared.columns:
+        year_before = plan.assign(**{DATE: plan[DATE] - freq.step(freq.year)})
+        before = indexed[OPEN].reindex(pd.MultiIndex.from_frame(year_before[[*keys, DATE]]))
+        plan[OPEN] = before.fillna(1.0).to_numpy()
+        used[OPEN] = DEFAULTS["open"]
+    last = prepared.groupby(keys, sort=False).last()  # last non-missing value per series
+    for column, kind in params.data.covariates.items():
+        if kind == "flag":
+            plan[column] = 0.0
+        elif kind == "number":
+            values = last[column].reindex(
+                pd.MultiIndex.from_frame(plan[keys]) if len(keys) > 1 else pd.Index(plan[keys[0]])
+            )
+            plan[column] = values.to_numpy(dtype=float)
+        else:
+            levels = prepared[column].dropna()
+            common = levels.mode().iloc[0] if len(levels) else NONE_LEVEL
+            plan[column] = NONE_LEVEL if (levels == NONE_LEVEL).any() else common
+        used[column] = DEFAULTS[kind]
+    return plan, used
+
+
+def check_plan(
+    raw: pd.DataFrame, prepared: pd.DataFrame, params: Params, source: str
+) -> tuple[pd.DataFrame, int]:
+    """The plan of ``raw`` (canonical column names) for the forecast window, and how many of its
+    rows were outside the window (ignored); :class:`DataError` naming the file, the column,
+    the count and the first bad row when a series or period is missing, a series is unknown,
+    a row is repeated or a value is not of its column's kind."""
+    names = {k: v for k, v in params.data.columns.model_dump().items() if v}
+    names.pop(SALES, None)
+    keys = series_columns(prepared)
+    needed = [*keys, DATE, *([OPEN] if OPEN in prepared.columns else [])]
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        theirs = [names.get(c, c) for c in missing]
+        raise DataError(
+            f"{source}: the plan has no column {theirs[0]!r}; it needs "
+            f"{[names.get(c, c) for c in needed]} and the covariates "
+            f"{list(params.data.covariates)}"
+        )
+    if raw.empty:
+        raise DataError(f"{source}: the plan has a header but no rows")
+    typed = select_typed(raw.assign(**{SALES: 0.0}), params, source, names).drop(columns=SALES)
+    dates = parse_dates(typed[DATE], params.data.date_format, source)
+    bad = dates.isna().to_numpy()
+    if bad.any():
+        raise refusal(
+            source,
+            DATE,
+            "are not dates (YYYY-MM-DD, or data.date_format)",
+            raw,
+            bad,
+            "Fix those rows.",
+            names,
+        )
+    typed[DATE] = dates.astype("datetime64[ns]")
+    for key in keys:
+        bad = typed[key].isna().to_numpy()
+        if bad.any():
+            raise refusal(source, key, "are empty", raw, bad, "Every row needs its key.", names)
+    bad = typed.duplicated([*keys, DATE], keep=False).to_numpy()
+    if bad.any():
+        raise refusal(
+            source,
+            "+".join([*keys, DATE]),
+            "repeat another row's series and date",
+            raw,
+            bad,
+            "Keep one row per series and period.",
+            names,
+        )
+    known = _series_index(prepared[keys].drop_duplicates(), keys)
+    bad = ~_series_index(typed[keys], keys).isin(known)
+    if bad.any():
+        raise refusal(
+            source,
+            "+".join(keys),
+            "name series that are not in the sales table",
+            raw,
+            bad,
+            "Remove them, or add their sales.",
+            names,
+        )
+    dates_wanted = window(prepared, params.horizon)
+    inside = typed[DATE].isin(dates_wanted).to_numpy()
+    grid = _grid(prepared, dates_wanted)
+    plan = grid.merge(typed.loc[inside], on=[*keys, DATE], how="left", indicator=True)
+    absent = (plan.pop("_merge") == "left_only").to_numpy()
+    if absent.any():
+        first = grid.iloc[int(np.flatnonzero(absent)[0])]
+        described = ", ".join(f"{names.get(c, c)}={first[c]}" for c in [*keys, DATE])
+        raise DataError(
+            f"{source}: {int(absent.sum())} of {len(grid)} series x periods of the forecast "
+            f"window ({dates_wanted[0].date()} .. {dates_wanted[-1].date()}) have no row; "
+            f"first: {described}. The plan needs every series for every period."
+        )
+    return plan, int((~inside).sum())
+
+
+def _series_index(frame: pd.DataFrame, keys: list[str]) -> pd.Index:
+    return pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
+
+
+def unseen_levels(plan: pd.DataFrame, prepared: pd.DataFrame, params: Params) -> dict[str, int]:
+    """Per category covariate, the plan's rows whose level the sales table never has (the
+    model reads them as missing)."""
+    out = {}
+    for column, kind in params.data.covariates.items():
+        if kind == "category":
+            new = plan[column].notna() & ~plan[column].isin(prepared[column].dropna().unique())
+            if new.any():
+                out[column] = int(new.sum())
+    return out
+
+
+def make_plan(
+    raw: pd.DataFrame | None,
+    source: str | None,
+    prepared: pd.DataFrame,
+    params: Params,
+    attributes: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The plan (keys, date, open, covariates, attributes; frequency in ``attrs``) and its
+    section of ``reports/prepare.json``. ``raw``: the plan as read (None: the defaults)."""
+    summary: dict[str, Any] = {"source": source or "defaults"}
+    if raw is None:
+        plan, summary["defaults"] = default_plan(prepared, params)
+    else:
+        plan, summary["rows_outside_window"] = check_plan(raw, prepared, params, source or "")
+    unseen = unseen_levels(plan, prepared, params)
+    if unseen:
+        summary["unseen_levels"] = unseen
+    plan, _ = join_attributes(plan, attributes, params)
+    keep = [c for c in plan.columns if c not in (SALES, TRUE_MEAN)]
+    return with_frequency(plan[keep].reset_index(drop=True), frequency_of(prepared)), summary
+
+
+def describe(summary: Mapping[str, Any]) -> str:
+    """One log line on where the plan came from."""
+    if summary["source"] != "defaults":
+        return f"plan: from {summary['source']}"
+    rules = "; ".join(f"{column}: {rule}" for column, rule in summary.get("defaults", {}).items())
+    return f"plan: no data.future_path, so the forecast window uses defaults ({rules or 'none'})"
