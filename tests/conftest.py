@@ -15,6 +15,7 @@ import yaml
 
 from demandcast.config import Params
 from demandcast.data import synthetic
+from demandcast.data.plan import make_plan
 from demandcast.data.validate import prepare_table
 from demandcast.features import build
 
@@ -24,6 +25,47 @@ SMALL = {
     "data": {"synthetic": {"seed": 7, "stores": 3, "items": 4, "days": 420}},
     "train": {"n_estimators": 40, "max_depth": 4, "min_child_weight": 5},
 }
+
+
+# SMALL with the default data's known-in-advance drivers declared: open, promo, holiday, and
+# the public-holiday calendar of the generator's country.
+DRIVEN = {
+    **SMALL,
+    "data": {
+        **SMALL["data"],
+        "columns": {"open": "open"},
+        "covariates": {"promo": "flag", "holiday": "category"},
+    },
+    "features": {"holidays": {"country": "DE"}},
+}
+
+
+@pytest.fixture(scope="session")
+def driven_params() -> Params:
+    return Params.model_validate(DRIVEN)
+
+
+@pytest.fixture(scope="session")
+def driven_prepared(driven_params: Params) -> pd.DataFrame:
+    raw = synthetic.generate(driven_params.data.synthetic)
+    prepared, _ = prepare_table(raw, "synthetic", driven_params)
+    return prepared
+
+
+@pytest.fixture(scope="session")
+def driven_plan(driven_params: Params, driven_prepared: pd.DataFrame) -> pd.DataFrame:
+    cfg = driven_params.data.synthetic
+    plan, _ = make_plan(
+        synthetic.plan(cfg, driven_params.horizon), "synthetic", driven_prepared, driven_params
+    )
+    return plan
+
+
+@pytest.fixture(scope="session")
+def driven_features(
+    driven_params: Params, driven_prepared: pd.DataFrame, driven_plan: pd.DataFrame
+) -> pd.DataFrame:
+    return build(driven_prepared, driven_params.horizon, driven_params.features, plan=driven_plan)
 
 
 @pytest.fixture(scope="session")
@@ -51,10 +93,17 @@ def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedPr
     return done
 
 
+REPLACED = frozenset({"covariates"})  # a set of declarations: an override replaces it whole
+
+
 def merged(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` merged in, dict by dict (``REPLACED`` keys and empty dicts
+    replace)."""
     out = dict(base)
     for key, value in overrides.items():
-        out[key] = merged(base[key], value) if isinstance(value, dict) and base.get(key) else value
+        deeper = isinstance(value, dict) and value and isinstance(base.get(key), dict)
+        deeper = deeper and key not in REPLACED
+        out[key] = merged(base[key], value) if deeper else value
     return out
 
 

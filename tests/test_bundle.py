@@ -39,6 +39,9 @@ def test_an_intact_bundle_reads_and_its_version_covers_every_file(bundles):
 
 @pytest.mark.parametrize("name", list(bundle.CONTENT_FILES))
 def test_a_file_from_the_other_bundle_is_refused(bundles, copy, name):
+    if (bundles / "eval" / name).read_bytes() == (copy / name).read_bytes():
+        assert bundle.read(copy).meta.model_version  # the same file: nothing to refuse
+        return
     shutil.copy(bundles / "eval" / name, copy / name)
     with pytest.raises(bundle.BundleError, match=f"{name}: its sha256 differs"):
         bundle.read(copy)
@@ -66,7 +69,7 @@ def test_renamed_features_are_refused(copy):
     model = bundle.read(copy.parent / "serving")
     model_bytes = (copy / bundle.MODEL_FILE).read_bytes()
     # a consistently re-versioned bundle whose metadata names other inputs than the booster
-    forged = bundle.Trained(model_bytes, loaded, model.forecast, model.history)
+    forged = bundle.Trained(model_bytes, loaded, model.forecast, model.history, model.open)
     bundle.write(copy, bundle.versioned(forged))
     with pytest.raises(bundle.BundleError, match="booster's inputs"):
         bundle.read(copy)

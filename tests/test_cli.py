@@ -13,12 +13,15 @@ from tests.conftest import SMALL
 
 
 def test_generate_writes_a_user_style_csv(tmp_path):
-    out = tmp_path / "sales.csv"
-    assert (
-        main(["generate", "--out", str(out), "--stores", "2", "--items", "3", "--days", "30"]) == 0
-    )
+    out, plan = tmp_path / "sales.csv", tmp_path / "plan.csv"
+    args = ["--stores", "2", "--items", "3", "--days", "30", "--plan", str(plan)]
+    assert main(["generate", "--out", str(out), *args]) == 0
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["date", "store", "item", "sales"] and len(frame) == 180
+    assert list(frame.columns) == ["date", "store", "item", "sales", "open", "promo", "holiday"]
+    assert len(frame) == 180
+    ahead = pd.read_csv(plan)  # the params' horizon (90 days) after the data, every series
+    assert list(ahead.columns) == ["date", "store", "item", "open", "promo", "holiday"]
+    assert len(ahead) == 6 * 90 and ahead["date"].min() > frame["date"].max()
 
 
 def test_report_without_metrics_is_an_actionable_error(tmp_path, monkeypatch, capsys):

@@ -91,10 +91,12 @@ def test_appended_days_continue_the_generator_and_leave_earlier_days_untouched()
     assert (merged.loc[earlier, "sales"] == merged.loc[earlier, "sales_old"]).all()
     # the new days: +50% in store 2 only, against the same days without the change
     plain = synthetic.generate(before.model_copy(update={"days": after.days}))
+    open_days = plain["true_mean"] > 0  # closed days sell nothing either way
     ratio = new["true_mean"] / plain["true_mean"]
     new_days = new["date"] >= pd.Timestamp(appended.first_day)
-    assert np.allclose(ratio[new_days & (new["store"] == 2)], 1.5)
-    assert np.allclose(ratio[~(new_days & (new["store"] == 2))], 1.0)
+    assert np.allclose(ratio[open_days & new_days & (new["store"] == 2)], 1.5)
+    assert np.allclose(ratio[open_days & ~(new_days & (new["store"] == 2))], 1.0)
+    assert (new.loc[~open_days, "true_mean"] == 0).all()
 
 
 @pytest.mark.parametrize(

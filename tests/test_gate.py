@@ -169,7 +169,9 @@ def test_cli_writes_the_verdict_and_exits_1_when_refused(
     cli.METRICS.write_text(holdout_metrics(30.0).to_json())
     meta = production.meta
     model_bytes = bytes(production.booster.save_raw(raw_format="ubj"))
-    trained = bundle.Trained(model_bytes, meta, production.forecast, production.history)
+    trained = bundle.Trained(
+        model_bytes, meta, production.forecast, production.history, production.open
+    )
     bundle.write(tmp_path / "production", trained)
     (tmp_path / "params.yaml").write_text(json.dumps({**SMALL, "train": worse.train.model_dump()}))
 

@@ -19,7 +19,14 @@ def test_repro_on_small_synthetic_data(tmp_path):
     first = run(["dvc", "repro"], repo)
     assert "model / oracle" not in first.stderr
     metrics = json.loads((repo / "reports" / "metrics.json").read_text())
-    assert set(metrics) == {"holdout", "baselines", "oracle", "slices", "intervals"}
+    assert set(metrics) == {
+        "holdout",
+        "holdout_open",
+        "baselines",
+        "oracle",
+        "slices",
+        "intervals",
+    }
     holdout_keys = {"smape", "mae", "rmse", "mape", "wape", "rows", "start", "end"}
     assert set(metrics["holdout"]) == holdout_keys
     assert metrics["holdout"]["rows"] == 3 * 4 * 14
@@ -78,7 +85,14 @@ def test_repro_on_a_users_store_only_file(tmp_path):
         "data": {
             "source": "file",
             "path": "data/raw/shop_sales.csv",
-            "columns": {"date": "Day", "store": "Shop", "item": None, "sales": "Units"},
+            "columns": {
+                "date": "Day",
+                "store": "Shop",
+                "item": None,
+                "sales": "Units",
+                "open": None,
+            },
+            "covariates": {"Promo": "flag"},
         },
         "train": {"n_estimators": 30},
     }
@@ -91,7 +105,10 @@ def test_repro_on_a_users_store_only_file(tmp_path):
 
     prepared = pd.read_parquet(repo / "data" / "prepared.parquet")
     assert list(prepared.columns[:3]) == ["date", "store", "sales"]
-    assert json.loads((repo / "reports" / "prepare.json").read_text())["filled_zero"] == 3
+    report = json.loads((repo / "reports" / "prepare.json").read_text())
+    assert report["filled_zero"] == 3
+    # no plan given: the forecast window's Promo is the documented default, and said so
+    assert report["plan"] == {"source": "defaults", "defaults": {"Promo": "0"}}
     meta = json.loads((repo / "models" / "serving" / "metadata.json").read_text())
     assert meta["series_keys"] == ["store"] and meta["series"][0] == ["S01"]
     assert meta["trained_through"] == "2021-10-22" and meta["horizon"] == 21
@@ -100,7 +117,15 @@ def test_repro_on_a_users_store_only_file(tmp_path):
 
 
 def test_bad_file_is_refused_and_leaves_no_output(tmp_path):
-    params = {"horizon": 7, "data": {"source": "file", "path": "data/raw/bad.csv"}}
+    params = {
+        "horizon": 7,
+        "data": {
+            "source": "file",
+            "path": "data/raw/bad.csv",
+            "columns": {"open": None},
+            "covariates": {},
+        },
+    }
     repo = scratch_repo(tmp_path, params)
     table = pd.DataFrame(
         {

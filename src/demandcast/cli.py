@@ -75,13 +75,22 @@ def cmd_generate(params: Params, args: argparse.Namespace) -> None:
         {**params.data.synthetic.model_dump(), **overrides}
     )
     frame = synthetic.generate(cfg, with_true_mean=args.with_true_mean)
-    out = Path(args.out)
+    _write_table(frame, Path(args.out))
+    log.info("generate: %d rows, %d series -> %s", len(frame), cfg.stores * cfg.items, args.out)
+    if args.plan:
+        plan = synthetic.plan(cfg, params.horizon)
+        _write_table(plan, Path(args.plan))
+        log.info(
+            "generate: the plan of the %d periods after the data -> %s", params.horizon, args.plan
+        )
+
+
+def _write_table(frame: pd.DataFrame, out: Path) -> None:
     with atomic_path(out) as tmp:
         if out.suffix == ".csv":
             frame.to_csv(tmp, index=False, date_format="%Y-%m-%d")
         else:
             frame.to_parquet(tmp, index=False)
-    log.info("generate: %d rows, %d series -> %s", len(frame), cfg.stores * cfg.items, out)
 
 
 def cmd_append(params: Params, args: argparse.Namespace) -> None:
@@ -215,6 +224,10 @@ def parser() -> argparse.ArgumentParser:
             )
             cmd.add_argument(
                 "--with-true-mean", action="store_true", help="also write the true_mean column"
+            )
+            cmd.add_argument(
+                "--plan",
+                help="also write the plan (open, promo, holiday) of the horizon after the data",
             )
         if name == "append":
             _append_arguments(cmd)

@@ -28,7 +28,8 @@ which, in words.
 * **New series.** Series selling after the cutoff that the model has never seen.
 * **Inputs.** The features rebuilt from today's data for the model's forecast days must equal
   the ones frozen in its bundle; they differ when the history before the cutoff was revised,
-  or the feature parameters changed since training.
+  or the feature parameters changed since training. Covariates are left out: the frozen ones
+  are the plan, and what happened may differ from the plan (or not be known yet).
 
 With the inputs lagged by ``horizon`` days, a change in demand reaches the model's inputs only
 ``horizon`` days later; until then it shows in the target and in the model's error.
@@ -124,8 +125,10 @@ def inputs_match(future: pd.DataFrame, meta: bundle.Meta, forecast: np.ndarray) 
     """Do the features rebuilt now for the model's forecast days equal its frozen ones?"""
     if len(future) != len(forecast):
         return False
-    rebuilt = future[meta.feature_names].to_numpy(np.float32)
-    return bool(np.allclose(rebuilt, forecast, rtol=1e-6, atol=1e-6, equal_nan=True))
+    compared = [n for n, f in enumerate(meta.features) if f.kind != "covariate"]
+    rebuilt = future[[meta.feature_names[n] for n in compared]].to_numpy(np.float32)
+    frozen = forecast[:, compared]
+    return bool(np.allclose(rebuilt, frozen, rtol=1e-6, atol=1e-6, equal_nan=True))
 
 
 def data_drift(

@@ -168,6 +168,28 @@ def holdout_frame(
     return frame.loc[keep].reset_index(drop=True)
 
 
+def flag_uplift(model: bundle.Bundle, flag: str, by: str) -> pd.DataFrame:
+    """What the model says a flag covariate adds (a promotion, say): for each value of the
+    series key ``by`` (e.g. item), its forecast over the open forecast rows where the plan sets
+    the flag, and the same rows with the flag off; ``uplift`` = their ratio - 1."""
+    meta = model.meta
+    column = meta.feature_names.index(flag)
+    on = (model.forecast[:, column] == 1) & (model.open == 1)
+    off = model.forecast[on].copy()
+    off[:, column] = 0.0
+    periods = meta.forecast_periods()[on]
+    keys = np.repeat(np.array(meta.series, dtype=object), meta.horizon, axis=0)[on]
+    frame = pd.DataFrame(
+        {
+            by: keys[:, meta.series_keys.index(by)],
+            "plan": model.predict(model.forecast[on], periods)[:, 0],
+            "flag_off": model.predict(off, periods)[:, 0],
+        }
+    )
+    table = frame.groupby(by).sum()
+    return table.assign(uplift=table["plan"] / table["flag_off"] - 1)
+
+
 def _volume_quintile(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
     """The sales-volume quintile (1 = the slowest fifth of the series) of each row's series."""
     per_series = frame.groupby(keys, sort=False)["volume"].first()

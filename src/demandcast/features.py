@@ -224,10 +224,45 @@ def calendar(dates: pd.DatetimeIndex | pd.Series, freq: Frequency = DAY) -> dict
     return {name: every[name]() for name in CALENDARS[freq.name]}
 
 
+def flag_lifts(panel: Panel, flags: dict[str, np.ndarray], horizon: int) -> dict[str, np.ndarray]:
+    """Pass 1 for each flag covariate: how much more an item sells when the flag is set,
+    ``lift_<flag>`` (series x periods). Its sales on the flagged open periods of the year
+    ending ``horizon`` periods back, over what the same periods would have sold without the
+    flag (the mean of the unflagged periods in the 28 days before each), pooled over the stores
+    of the item (each series alone in a store-only table). NaN until both are known.
+    ``flags``: each flag as a (series x period) matrix on the panel's calendar."""
+    if ITEM in panel.keys.columns and panel.keys[STORE].nunique() > 1:
+        group, _ = pd.factorize(panel.keys[ITEM])
+    else:
+        group = np.arange(len(panel.keys))
+    n_periods = panel.sales.shape[1]
+    out = {}
+    for name, flag in flags.items():
+        flagged = flag == 1
+        off = np.where(flagged, np.nan, panel.sales)
+        recent = window_mean(_Cumulative(off, 0), 1, 1, panel.freq.periods(28))[:, :n_periods]
+        usable = flagged & ~np.isnan(panel.sales) & ~np.isnan(recent)
+        sums = []
+        for values in (panel.sales, recent):
+            total, _ = _Cumulative(np.where(usable, values, np.nan), horizon).window(
+                horizon, panel.freq.year
+            )
+            sums.append(_group_mean(total, np.ones_like(total), group)[group])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lift = np.where(sums[1] > 0, sums[0] / sums[1], np.nan)
+        out[f"lift_{name}"] = lift.astype(np.float32)
+    return out
+
+
 def _block_frame(
-    panel: Panel, horizon: int, params: FeatureParams, pooled: Pooled | None
+    panel: Panel,
+    horizon: int,
+    params: FeatureParams,
+    pooled: Pooled | None,
+    lifts: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     feats = sales_features(panel, horizon, params, pooled)
+    feats.update(lifts or {})
     n_series, n_periods = panel.sales.shape
     sales = np.concatenate([panel.sales, np.full((n_series, horizon), np.nan)], axis=1)
     first = panel.first_periods()
@@ -282,10 +317,22 @@ def build(
         sales = sales.assign(**{SALES: prepared[SALES].where(prepared[OPEN] != 0)})
     panel = to_panel(sales, freq)
     pooled = pooled_levels(panel, horizon)
+    flags = {
+        name: to_panel(sales.assign(**{SALES: prepared[name]}), freq).sales
+        for name, kind in kinds.get("covariate", {}).items()
+        if kind == "flag"
+    }
+    lifts = flag_lifts(panel, flags, horizon)
     n = len(panel.keys)
     size = block_series or n
     blocks = [
-        _block_frame(panel.block(slice(lo, lo + size)), horizon, params, pooled)
+        _block_frame(
+            panel.block(slice(lo, lo + size)),
+            horizon,
+            params,
+            pooled,
+            {name: lift[lo : lo + size] for name, lift in lifts.items()},
+        )
         for lo in range(0, n, size)
     ]
     out = pd.concat(blocks, ignore_index=True) if len(blocks) > 1 else blocks[0]
@@ -318,7 +365,11 @@ def build(
             else:
                 out[name] = out[name].astype(np.float32)
                 specs.append(FeatureSpec(name, kind, False, value_kind))
-    specs += [FeatureSpec(name, "sales", True) for name in blocks[0].columns if _is_sales(name)]
+    specs += [  # drift watches the sales features; a flag's lift follows its plan, not demand
+        FeatureSpec(name, "sales", not name.startswith("lift_"))
+        for name in blocks[0].columns
+        if _is_sales(name)
+    ]
     return declare(with_frequency(out, freq), specs)
 
 
@@ -372,7 +423,7 @@ def trainable(frame: pd.DataFrame, cutoff: pd.Timestamp) -> np.ndarray:
 
 
 def _is_sales(name: str) -> bool:
-    return name == LOG_LEVEL or name.startswith("r_")
+    return name == LOG_LEVEL or name.startswith(("r_", "lift_"))
 
 
 def declare(frame: pd.DataFrame, specs: list[FeatureSpec]) -> pd.DataFrame:

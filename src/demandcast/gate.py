@@ -283,8 +283,9 @@ def forecast_frame(prepared: pd.DataFrame, model: bundle.Bundle) -> pd.DataFrame
         return pd.DataFrame()
     n = len(meta.series)
     rows = model.forecast.reshape(n, meta.horizon, -1)[:, :periods].reshape(n * periods, -1)
+    is_open = model.open.reshape(n, meta.horizon)[:, :periods].reshape(-1)
     seen = dataclasses.replace(
-        model, meta=dataclasses.replace(meta, horizon=periods), forecast=rows
+        model, meta=dataclasses.replace(meta, horizon=periods), forecast=rows, open=is_open
     )
     try:
         return holdout_frame(prepared, seen)

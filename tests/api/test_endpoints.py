@@ -25,6 +25,7 @@ def test_health(client: TestClient, meta: bundle.Meta) -> None:
         "horizon": 14,
         "horizon_days": 14,
         "outputs": ["sales", "p10", "p50", "p90"],
+        "covariates": [],
     }
     assert response.headers[VERSION_HEADER] == meta.model_version
 

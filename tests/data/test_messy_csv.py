@@ -48,11 +48,26 @@ def sometimes(draw: st.DrawFn, one_in: int = 3) -> bool:
     return draw(st.integers(1, one_in)) == 1
 
 
+# Covariates a chain's export carries, declared in params, with the values such files hold.
+COVARIATES = {"Promo": "flag", "State": "category", "Price": "number"}
+COVARIATE_VALUES = {
+    "Promo": ["0", "1", "TRUE", "false", "Yes", "no", ""],
+    "State": ["0", "a", "b", "0.0", "", "Ä"],
+    "Price": ["1.5", "2", "", '"3.25"', " 4 ", "1e3"],
+    "Open": ["1", "0", "1", "true"],
+}
+
+
 @st.composite
-def messy_csv(draw: st.DrawFn) -> bytes:
+def messy_csv(draw: st.DrawFn, covariates: bool = False) -> bytes:
     rows = clean_rows(draw(st.integers(10, 16)), draw(st.integers(1, 3)))
     header = list(HEADER)
     cell = st.one_of(st.sampled_from(ODD_VALUES), st.text(max_size=6))
+    if covariates:  # mapped columns of each kind, mostly valid values
+        for name, values in COVARIATE_VALUES.items():
+            header.append(name)
+            for row in rows:
+                row.append(draw(st.sampled_from(values)) if not sometimes(draw, 40) else draw(cell))
     if sometimes(draw, 2):  # extra columns, of mixed types, some named like mapped ones
         for k in range(draw(st.integers(1, 3))):
             header.append(draw(st.sampled_from(["promo", "sales", "date", "", "x y", f"c{k}"])))
@@ -93,15 +108,18 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("messy")
 
 
-def prepare_bytes(folder: Path, data: bytes, name: str = "sales.csv") -> pd.DataFrame | str:
-    """The prepared table (written to Parquet, as the stage does), or the DataError message."""
+def prepare_bytes(
+    folder: Path, data: bytes, name: str = "sales.csv", declared: dict | None = None
+) -> pd.DataFrame | str:
+    """The prepared table (written to Parquet, as the stage does), or the DataError message.
+    ``declared``: more ``data`` params (covariates, columns.open)."""
     path = folder / name
     path.write_bytes(data)
     params = Params.model_validate(
         {
             "horizon": 3,
             "prepare": {"min_train_days": 4},
-            "data": {"source": "file", "path": str(path)},
+            "data": {"source": "file", "path": str(path), **(declared or {})},
         }
     )
     try:
@@ -119,6 +137,20 @@ def prepare_bytes(folder: Path, data: bytes, name: str = "sales.csv") -> pd.Data
 @given(data=messy_csv())
 def test_messy_csv_is_prepared_or_refused_with_a_message(folder: Path, data: bytes) -> None:
     prepare_bytes(folder, data)
+
+
+@SETTINGS
+@given(data=messy_csv(covariates=True))
+def test_messy_csv_with_covariates_is_prepared_or_refused_with_a_message(
+    folder: Path, data: bytes
+) -> None:
+    declared = {"covariates": COVARIATES, "columns": {"open": "Open"}}
+    prepared = prepare_bytes(folder, data, declared=declared)
+    if isinstance(prepared, pd.DataFrame):  # typed as declared
+        assert set(prepared["Promo"].unique()) <= {0.0, 1.0}
+        assert set(prepared["open"].unique()) <= {0.0, 1.0}
+        assert prepared["Price"].dtype == float
+        assert all(isinstance(v, str) for v in prepared["State"].dropna())
 
 
 @SETTINGS
@@ -140,9 +172,12 @@ def test_the_clean_table_and_its_tolerated_variants_are_prepared(folder: Path) -
         text.encode("utf-8-sig"),  # a byte-order mark
         text.replace("\n", "\r\n\n").encode(),  # Windows line ends and blank lines
     ):
-        prepared = prepare_bytes(folder, data)
+        prepared = prepare_bytes(folder, data)  # not declared: dropped, whatever it holds
         assert isinstance(prepared, pd.DataFrame), prepared
-        assert len(prepared) == 24 and set(prepared["promo"]) == {"a", "0"}
+        assert len(prepared) == 24 and "promo" not in prepared.columns
+        prepared = prepare_bytes(folder, data, declared={"covariates": {"promo": "category"}})
+        assert isinstance(prepared, pd.DataFrame), prepared
+        assert set(prepared["promo"]) == {"a", "0"}  # a category: 0 and a are both levels
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,20 @@ from demandcast.config import Synthetic
 from demandcast.data import synthetic
 from demandcast.data.schema import TRUE_MEAN
 
-CFG = Synthetic(seed=3, stores=4, items=5, days=3 * 364, yearly_growth=0.1)
+# The structure without the known-in-advance drivers (promotions, holidays, closed days) ...
+CFG = Synthetic(
+    seed=3,
+    stores=4,
+    items=5,
+    days=3 * 364,
+    yearly_growth=0.1,
+    promo_share=0,
+    holidays=None,
+    closed_sundays=0,
+    closed_holidays=0,
+)
+# ... and with them, as the default data has them.
+DRIVEN = Synthetic(seed=3, stores=10, items=5, days=2 * 364)
 
 
 def test_deterministic_from_seed():
@@ -18,7 +31,8 @@ def test_deterministic_from_seed():
 def test_shape_and_contract():
     frame = synthetic.generate(CFG)
     assert len(frame) == 4 * 5 * 3 * 364
-    assert list(frame.columns) == ["date", "store", "item", "sales", TRUE_MEAN]
+    columns = ["date", "store", "item", "sales", "open", "promo", "holiday", TRUE_MEAN]
+    assert list(frame.columns) == columns
     assert (frame["sales"] >= 0).all() and frame["sales"].dtype.kind == "i"
     assert not frame.duplicated(["store", "item", "date"]).any()
 
@@ -76,3 +90,40 @@ def test_changes_and_new_items_apply_from_their_start():
     new = frame.loc[frame.index.get_level_values("item") > CFG.items]
     assert new.index.get_level_values("date").min() == pd.Timestamp("2015-06-01")
     assert new.index.get_level_values("item").nunique() == 2
+
+
+def test_drivers_move_the_true_mean_as_documented():
+    frame = synthetic.generate(DRIVEN)
+    plain = synthetic.generate(
+        DRIVEN.model_copy(
+            update={"promo_share": 0, "holidays": None, "closed_sundays": 0, "closed_holidays": 0}
+        )
+    )
+    ratio = frame[TRUE_MEAN] / plain[TRUE_MEAN]
+    closed = frame["open"] == 0
+    assert (frame.loc[closed, TRUE_MEAN] == 0).all() and (frame.loc[closed, "sales"] == 0).all()
+    sundays = frame["date"].dt.dayofweek == 6
+    closed_on_sunday = frame[sundays & (frame["holiday"] == "0")].groupby("store")["open"].max()
+    assert 0 < (closed_on_sunday == 0).sum() < DRIVEN.stores  # some stores, not all
+    assert set(frame["holiday"]) == {"0", "a", "b", "c"}  # Germany: public, Easter, Christmas
+    assert 0.07 < frame["promo"].mean() < 0.13  # about promo_share of the item-days
+    # promotion days: the item's own uplift, within promo_uplift
+    before = synthetic.before_holiday(DRIVEN, pd.DatetimeIndex(frame["date"]))
+    promo = (frame["promo"] == 1) & ~closed & ~before
+    uplift = (ratio[promo] - 1).groupby(frame.loc[promo, "item"]).agg(["min", "max"])
+    assert np.allclose(uplift["min"], uplift["max"])  # one uplift per item
+    truth = synthetic.promo_uplift(DRIVEN.seed, uplift.index.to_numpy(), DRIVEN)
+    assert np.allclose(uplift["min"], truth) and ((truth >= 0.1) & (truth <= 0.6)).all()
+    # the rest: 1 (or the pre-holiday uplift on the two days before a holiday)
+    rest = (frame["promo"] == 0) & ~closed
+    assert np.allclose(ratio[rest], np.where(before[rest.to_numpy()], synthetic.PRE_HOLIDAY, 1))
+
+
+def test_plan_continues_the_drivers_after_the_data():
+    longer = synthetic.generate(DRIVEN.model_copy(update={"days": DRIVEN.days + 30}))
+    after = longer[longer["date"] > longer["date"].max() - pd.Timedelta(days=30)]
+    plan = synthetic.plan(DRIVEN, 30)
+    merged = plan.merge(after, on=["date", "store", "item"], suffixes=("", "_data"))
+    assert len(merged) == len(plan) == DRIVEN.stores * DRIVEN.items * 30
+    for column in ("open", "promo", "holiday"):
+        assert (merged[column] == merged[f"{column}_data"]).all()

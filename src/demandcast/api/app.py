@@ -21,7 +21,7 @@ from demandcast import __version__
 from demandcast.api.deps import ApiState
 from demandcast.api.errors import ApiError, from_validation
 from demandcast.api.metrics import RequestMetrics
-from demandcast.api.routes import admin, forecast, ops, page
+from demandcast.api.routes import admin, forecast, ops, page, whatif
 from demandcast.api.routes.responses import json_response
 from demandcast.api.settings import Settings
 from demandcast.api.store import ModelError
@@ -30,12 +30,15 @@ DESCRIPTION = """\
 Daily sales forecasts of the model the demandcast pipeline trained.
 
 Every forecast answer names the model that made it, in the body (`model_version`) and in the
-`X-Model-Version` header. Every error is `{"detail": ..., "errors": [{"loc", "msg"}]}`:
+`X-Model-Version` header. Forecasts are under the plan (the covariates and open days the model
+was given for the horizon) unless a request gives other values: `covariates` and `open` of a
+`POST /predict` row, the `scenario` of `POST /whatif` (`GET /health` lists the covariates).
+Every error is `{"detail": ..., "errors": [{"loc", "msg"}]}`:
 422 for a request the API cannot answer (the message says why and what is valid), 404 for an
 unknown series in `GET /forecast`, 413 for a body over `DEMANDCAST_MAX_BODY_BYTES`, 503 while
 no model is loaded.
 """
-ROUTERS = (forecast.router, ops.router, admin.router, page.router)
+ROUTERS = (forecast.router, whatif.router, ops.router, admin.router, page.router)
 
 
 # Starlette types every handler as taking an Exception: each narrows to its own class.
@@ -88,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # reach them (what varies between apps is in Settings).
     for router in ROUTERS:
         app.router.routes.extend(router.routes)
-    forecast.document_predict_body(app, state.settings.max_rows)
+    forecast.document_bodies(app, state.settings.max_rows)
     return app
 
 

@@ -1,10 +1,10 @@
 """What the routes of one app share, and how they get it.
 
 ``create_app`` puts one :class:`ApiState` on ``app.state["api"]``: the settings, the model
-store, the Prometheus metrics, the parser of POST /predict bodies and the predictions counter of
-each forecast route. One object, read once per request, by item: ``app.state.api`` costs three
-times as much (Starlette's ``State`` finds attributes only after a failed normal lookup), which
-the one-row /predict path would feel.
+store, the Prometheus metrics, the parsers of POST /predict and POST /whatif bodies and the
+predictions counter of each forecast route. One object, read once per request, by item:
+``app.state.api`` costs three times as much (Starlette's ``State`` finds attributes only after
+a failed normal lookup), which the one-row /predict path would feel.
 
 Routes that use dependency injection declare ``Depends(deps.serving)`` and the like; the fast
 path (``PlainRoute``, no injection) awaits them with its request. They are coroutines so that
@@ -21,11 +21,11 @@ from starlette.requests import Request
 
 from demandcast.api.errors import ApiError
 from demandcast.api.metrics import Metrics
-from demandcast.api.schemas import PredictRequest, predict_request
+from demandcast.api.schemas import PredictRequest, WhatIfRequest, predict_request, whatif_request
 from demandcast.api.settings import Settings
 from demandcast.api.store import Model, ModelError, ModelStore
 
-FORECAST_ROUTES = ("/predict", "/forecast")
+FORECAST_ROUTES = ("/predict", "/forecast", "/whatif")
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +35,7 @@ class ApiState:
     metrics: Metrics
     predict_request: TypeAdapter[PredictRequest]  # parses a POST /predict body (raw JSON)
     # and refuses more than settings.max_rows rows while it parses
+    whatif_request: TypeAdapter[WhatIfRequest]  # parses a POST /whatif body (raw JSON)
     predictions: dict[str, Counter]  # forecast values served, by route: call .inc(n)
 
     @classmethod
@@ -46,6 +47,7 @@ class ApiState:
             models=ModelStore(settings.model_dir, settings.metrics_path),
             metrics=metrics,
             predict_request=TypeAdapter(predict_request(settings.max_rows)),
+            whatif_request=TypeAdapter(whatif_request(settings.max_rows)),
             predictions={route: metrics.predictions.labels(route) for route in FORECAST_ROUTES},
         )
 

@@ -25,6 +25,14 @@ VALUE_CHARS = 40  # a client's value echoed in a message: at most this, then "â€
 TEXT_CHARS = 300  # a loc, msg or detail: at most this (its start, "â€¦", its end)
 INPUTS_UP_TO = 1 << 20  # bodies up to this size have their invalid values typed in messages
 EXAMPLE = '{"rows": [{"store": 1, "item": 1, "date": "2018-01-05"}]}'
+WHATIF_EXAMPLE = '{"series": [{"store": 1, "item": 1}], "scenario": {"promo": 1}}'
+# What an object inside a body holds, by the list it is in (for "unexpected key" messages)
+_MEMBERS = {
+    "rows": "a row has store, item (store x item models only), date, and optionally "
+    "covariates and open",
+    "series": "a series has store and item (store x item models only)",
+}
+_UNITS = {"rows": "rows", "series": "series", "dates": "dates"}  # lists a body may hold
 _UNION_TAGS = ("constrained-int", "str")  # pydantic's names of the two branches of a key
 _JSON_TYPES = {
     bool: "a boolean",
@@ -113,14 +121,16 @@ def invalid(problems: Sequence[dict[str, str]], summary: str = "") -> ApiError:
     return ApiError(422, f"{first['loc']}: {first['msg']}{more}", problems)
 
 
-def from_body(exc: ValidationError, body: bytes | bytearray) -> ApiError:
+def from_body(exc: ValidationError, body: bytes | bytearray, example: str = EXAMPLE) -> ApiError:
     """Pydantic's errors of a request body as one 422, without copying the body into Python
     objects: pydantic's ``input`` of an error can be the whole body or all of its rows (a
-    batch over the row limit), so the invalid values are typed only for small bodies."""
+    batch over the row limit), so the invalid values are typed only for small bodies.
+    ``example``: a valid body of the route, for the messages."""
     errors = exc.errors(include_input=len(body) <= INPUTS_UP_TO, include_url=False)
     kind = json_kind(body)  # when the body is not an object
     return from_validation(
-        {**err, "input_type": kind} if err["type"] == "model_type" else err for err in errors
+        ({**err, "input_type": kind} if err["type"] == "model_type" else err for err in errors),
+        example,
     )
 
 
@@ -130,7 +140,7 @@ def json_kind(body: bytes | bytearray) -> str:
     return _JSON_STARTS.get(first.group(1) if first else b"", "another JSON value")
 
 
-def from_validation(errors: Iterable[Mapping[str, Any]]) -> ApiError:
+def from_validation(errors: Iterable[Mapping[str, Any]], example: str = EXAMPLE) -> ApiError:
     """Pydantic's errors (of the body, or FastAPI's of query parameters) as one 422."""
     problems: dict[str, str] = {}
     count = 0
@@ -145,7 +155,7 @@ def from_validation(errors: Iterable[Mapping[str, Any]]) -> ApiError:
         if where not in problems:
             count += 1
             if len(problems) < MAX_PROBLEMS:
-                problems[where] = _message(err, in_row=any(isinstance(p, int) for p in loc))
+                problems[where] = _message(err, loc, example)
             else:
                 problems[where] = ""  # counted, not listed
     listed = [problem(loc, msg) for loc, msg in list(problems.items())[:MAX_PROBLEMS]]
@@ -168,19 +178,24 @@ def _format_loc(loc: Sequence[str | int]) -> str:
     return text or "body"
 
 
-def _message(err: Mapping[str, Any], in_row: bool) -> str:
+def _message(err: Mapping[str, Any], loc: Sequence[str | int], example: str) -> str:
     kind, value = err["type"], err.get("input")
+    within = str(loc[0]) if loc else ""  # the body's member the problem is in
+    unit = _UNITS.get(within, "rows")
     if kind == "json_invalid":
-        return f"not valid JSON ({err.get('ctx', {}).get('error', err['msg'])}); send {EXAMPLE}"
+        return f"not valid JSON ({err.get('ctx', {}).get('error', err['msg'])}); send {example}"
     if kind == "model_type":
         got = err.get("input_type") or json_type(value)
-        return f"expected a JSON object like {EXAMPLE}, got {got}"
+        return f"expected a JSON object like {example}, got {got}"
     if kind == "missing":
         return "required"
     if kind == "extra_forbidden":
-        if in_row:
-            return "unexpected key: a row has store, item (store x item models only) and date"
-        return f"unexpected key: the body is {EXAMPLE}"
+        if len(loc) > 2 and isinstance(loc[1], int) and within in _MEMBERS:
+            return f"unexpected key: {_MEMBERS[within]}"
+        return f"unexpected key: the body is {example}"
+    if kind == "dict_type":
+        got = json_type(value) if "input" in err else "another value"
+        return f"expected a JSON object, got {got}"
     if kind == "key_type":
         if "input" not in err:  # a large body: its values are not copied (see from_body)
             return "expected an integer (64 bits) or a string"
@@ -188,11 +203,13 @@ def _message(err: Mapping[str, Any], in_row: bool) -> str:
             return "an integer key must fit in 64 bits"
         return f"expected an integer or a string, got {json_type(value)}"
     if kind == "too_short":
-        return "empty: send at least one row"
+        if within == "dates":
+            return "empty: send at least one date, or leave dates out for the whole horizon"
+        return f"empty: send at least one {unit.removesuffix('s') if unit == 'rows' else unit}"
     if kind == "too_long":
         ctx = err.get("ctx", {})
         return (
-            f"{ctx.get('actual_length', 'too many')} rows; at most {ctx.get('max_length')} "
+            f"{ctx.get('actual_length', 'too many')} {unit}; at most {ctx.get('max_length')} "
             "per request: split the batch"
         )
     return err["msg"].removeprefix("Value error, ")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from demandcast.api.errors import MAX_PROBLEMS, ApiError, invalid, problem
@@ -136,3 +136,60 @@ def locate_days(model: Model, start: dt.date | None, days: int | None) -> range:
         msg += f": {forecast_range(model)}"
         raise invalid([problem("days", msg)])
     return range(first, first + count)
+
+
+def locate_series_list(
+    model: Model, series: Sequence[Mapping[str, object]], problems: list[dict[str, str]]
+) -> list[int]:
+    """The grid row of each series named by its keys (POST /whatif's ``series``); the ones the
+    model does not have, and repeats, are appended to ``problems`` (at most MAX_PROBLEMS)."""
+    index, by_store = model.index, len(model.meta.series_keys) == 1
+    rows: list[int] = []
+    first: dict[int, int] = {}  # grid row -> its first position in ``series``
+    for n, given in enumerate(series):
+        key = (given["store"],) if by_store else (given["store"], given.get("item"))
+        found = None if by_store and "item" in given else index.get(key)
+        if found is None:
+            issue = series_issue(model, dict(given))
+            if issue is not None:
+                _add(problems, f"series[{n}].{issue.field}", issue.msg)
+            continue
+        if found in first:
+            _add(
+                problems,
+                f"series[{n}]",
+                f"the same series as series[{first[found]}]: give each once",
+            )
+            continue
+        first[found] = n
+        rows.append(found)
+    return rows
+
+
+def locate_dates_list(
+    model: Model, dates: Sequence[dt.date] | None, problems: list[dict[str, str]]
+) -> list[int]:
+    """The forecast period of each date (POST /whatif's ``dates``; None: every period of the
+    horizon); dates outside the horizon, and repeats, are appended to ``problems``."""
+    if dates is None:
+        return list(range(model.horizon))
+    periods: list[int] = []
+    first: dict[int, int] = {}
+    for n, date in enumerate(dates):
+        issue = date_issue(model, date)
+        if issue is not None:
+            _add(problems, f"dates[{n}]", issue)
+            continue
+        period = model.period_of(date)
+        assert period is not None  # date_issue says so
+        if period in first:
+            _add(problems, f"dates[{n}]", f"{date} again (dates[{first[period]}]): give each once")
+            continue
+        first[period] = n
+        periods.append(period)
+    return periods
+
+
+def _add(problems: list[dict[str, str]], loc: str, msg: str) -> None:
+    """Append a problem; past MAX_PROBLEMS, an empty entry (counted, not listed)."""
+    problems.append(problem(loc, msg) if len(problems) < MAX_PROBLEMS else {})

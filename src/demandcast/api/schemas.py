@@ -61,15 +61,45 @@ Key = Annotated[
     Annotated[StrictInt, Field(**_INT64)] | StrictStr,
     Field(description="as in the model's metadata: an integer, or a string ID like 'S01'"),
 ]
+# Covariate values and open are checked against the serving model at request time
+# (``api/whatif.py``, with messages naming what is valid); the schema documents their JSON types.
+_SCALAR = [{"type": "number"}, {"type": "string"}, {"type": "boolean"}]
+Covariates = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {"anyOf": _SCALAR},
+            "description": "values of the model's covariates (GET /health lists them) for this "
+            "row instead of the plan's: a flag 0 or 1 (or false/true), a number, a category's "
+            "level (a string; a number matches the level of its text)",
+            "examples": [{"promo": 1}, {"promo": 0, "holiday": "a"}],
+        }
+    ),
+]
+OpenFlag = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer", "enum": [0, 1]}, {"type": "boolean"}],
+            "description": "1 (or true): open; 0 (or false): closed, every output 0. Default: "
+            "the plan's",
+        }
+    ),
+]
 
 
 @with_config(ConfigDict(extra="forbid"))
 class Row(TypedDict):
-    """One forecast to look up. ``item`` only for a store x item model."""
+    """One forecast to look up. ``item`` only for a store x item model. With ``covariates``
+    or ``open``, the forecast under those values instead of the plan's (computed by the model
+    at request time)."""
 
     store: Key
     item: NotRequired[Key]
     date: IsoDate
+    covariates: NotRequired[Covariates]
+    open: NotRequired[OpenFlag]
 
 
 class PredictRequest(BaseModel):
@@ -91,6 +121,8 @@ class Prediction(BaseModel):
     store: Key
     item: Key | None = Field(None, description="absent for a store-only model")
     date: dt.date
+    covariates: dict[str, Any] | None = Field(None, description="as in the request's row, if any")
+    open: int | bool | None = Field(None, description="as in the request's row, if any")
     sales: float = Field(description="expected sales that day (or week, for a weekly model)")
     p10: float | None = Field(None, description=RANGE.format(q=10))
     p50: float | None = Field(None, description=RANGE.format(q=50))
@@ -118,6 +150,16 @@ class ForecastResponse(BaseModel):
     forecast: list[ForecastDay]
 
 
+class CovariateInfo(BaseModel):
+    name: str = Field(examples=["promo"])
+    value: str = Field(
+        examples=["flag"], description="flag (0 or 1), number, or category (one of its levels)"
+    )
+    levels: list[str] | None = Field(
+        None, description="a category's levels (absent for a flag or a number)"
+    )
+
+
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
     model_version: str
@@ -129,6 +171,86 @@ class Health(BaseModel):
         examples=[["sales", "p10", "p50", "p90"]],
         description="the fields of each forecast: expected sales, then the quantiles",
     )
+    covariates: list[CovariateInfo] = Field(
+        description="the inputs a request may give other values of than the plan's "
+        "(POST /predict rows' covariates, POST /whatif's scenario); open may always be given"
+    )
+
+
+@with_config(ConfigDict(extra="forbid"))
+class SeriesKeys(TypedDict):
+    """A series: ``item`` only for a store x item model."""
+
+    store: Key
+    item: NotRequired[Key]
+
+
+Scenario = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {"anyOf": _SCALAR},
+            "description": "the values to apply on every date: covariates of the model "
+            "(GET /health lists them; a flag 0 or 1, a number, a category's level) and/or open "
+            "(0 or 1)",
+            "examples": [{"promo": 1}],
+        }
+    ),
+]
+
+
+class WhatIfRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    series: list[SeriesKeys] = Field(min_length=1, description="the series to compare")
+    dates: list[IsoDate] | None = Field(
+        None, min_length=1, description="forecast dates (default: every period of the horizon)"
+    )
+    scenario: Scenario
+
+
+@functools.lru_cache(maxsize=8)
+def whatif_request(max_rows: int) -> type[WhatIfRequest]:
+    """The POST /whatif body with at most ``max_rows`` series and dates (series x dates is
+    checked against ``max_rows`` too, once the dates are known)."""
+    series = Field(min_length=1, max_length=max_rows, description="the series to compare")
+    dates = Field(
+        None,
+        min_length=1,
+        max_length=max_rows,
+        description="forecast dates (default: every period of the horizon)",
+    )
+    return create_model(
+        "WhatIfRequest",
+        __base__=WhatIfRequest,
+        series=(list[SeriesKeys], series),
+        dates=(list[IsoDate] | None, dates),
+    )
+
+
+class WhatIfRow(BaseModel):
+    store: Key
+    item: Key | None = Field(None, description="absent for a store-only model")
+    date: dt.date
+    plan: float = Field(description="expected sales under the plan (as POST /predict answers)")
+    scenario: float = Field(description="expected sales under the scenario")
+    uplift: float = Field(description="scenario - plan")
+    uplift_pct: float | None = Field(description="100 x uplift / plan; null when plan is 0")
+
+
+class WhatIfTotal(BaseModel):
+    plan: float = Field(description="the sum of the rows' plan")
+    scenario: float = Field(description="the sum of the rows' scenario")
+    uplift: float
+    uplift_pct: float | None = Field(description="100 x uplift / plan; null when plan is 0")
+
+
+class WhatIfResponse(BaseModel):
+    model_version: str
+    scenario: dict[str, Any] = Field(description="as in the request")
+    rows: list[WhatIfRow] = Field(description="every series x date: series-major, in order")
+    total: WhatIfTotal
 
 
 class ModelInfo(BaseModel):

@@ -1,9 +1,11 @@
 """The served model: a bundle turned into lookup tables once, and swapped atomically.
 
 The features of every series x horizon day are frozen in the bundle, so every forecast the
-model can make is computed at load time into one ``(series, horizon)`` grid; requests are
-lookups. A loaded :class:`Model` is immutable and :class:`ModelStore` replaces it with one
-reference assignment: a request that took the old model finishes on the old model.
+model makes under the plan is computed at load time into one ``(series, horizon)`` grid;
+requests are lookups. A request that changes a covariate or ``open`` (a what-if) is computed
+with the booster from the frozen features: the model keeps them and the booster for that
+(``api/whatif.py``). A loaded :class:`Model` is immutable and :class:`ModelStore` replaces it
+with one reference assignment: a request that took the old model finishes on the old model.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,10 +27,41 @@ log = logging.getLogger(__name__)
 
 SERIES_KEYS = (["store", "item"], ["store"])
 DECIMALS = 3  # sales are answered to 0.001 of a unit
+COVARIATE_VALUES = ("flag", "number", "category")
 
 
 class ModelError(ValueError):
     """A bundle that cannot be served; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Covariate:
+    """An input a request may give another value of than the plan's (see ``api/whatif.py``)."""
+
+    name: str
+    value: str  # flag | number | category
+    levels: tuple[str, ...]  # a category's levels (its codes are their positions); else ()
+    column: int  # in the bundle's forecast features
+    # JSON values taken as they are, by their code: a flag's 0/1 (false/true), a category's
+    # levels; others are read by ``whatif.code_of``
+    codes: dict[Any, float]
+
+    @classmethod
+    def of(cls, spec: bundle.FeatureSpec, column: int) -> Covariate:
+        levels = tuple(spec.levels or ()) if spec.value == "category" else ()
+        codes: dict[Any, float] = {}
+        if spec.value == "flag":
+            codes = {0: 0.0, 1: 1.0}  # 0.0, 1.0, False and True hash (and compare) alike
+        elif spec.value == "category":
+            codes = {level: float(code) for code, level in enumerate(levels)}
+        return cls(spec.name, spec.value, levels, column, codes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """As GET /health lists it: name, value and, for a category, its levels."""
+        out: dict[str, Any] = {"name": self.name, "value": self.value}
+        if self.value == "category":
+            out["levels"] = list(self.levels)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +79,12 @@ class Model:
     source: str
     loaded_at: float  # unix time
     load_seconds: float
+    # What-ifs: the booster and the frozen features of every forecast row (series-major, as
+    # ``grid``), the plan's open (1/0) of each, and the covariates a request may change.
+    booster: Any  # xgboost.Booster
+    forecast: np.ndarray  # (series * horizon, features) float32
+    is_open: np.ndarray  # (series * horizon,) float32
+    covariates: dict[str, Covariate]  # by name, in the model's order
 
     @property
     def version(self) -> str:
@@ -87,7 +127,7 @@ def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
     """Read, check and precompute a bundle; raise :class:`ModelError` if it cannot be served."""
     started = time.perf_counter()
     try:
-        meta, grid, history = _read(Path(model_dir))
+        loaded, grid = _read(Path(model_dir))
     except ModelError:
         raise
     except bundle.BundleError as exc:  # says which file and why
@@ -99,7 +139,9 @@ def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
         raise ModelError(
             f"{model_dir}: unreadable bundle: {type(exc).__name__}: {first_line}"
         ) from exc
+    meta = loaded.meta
     series = [tuple(values) for values in meta.series]
+    names = meta.feature_names
     return Model(
         meta=meta,
         grid=grid,
@@ -108,7 +150,7 @@ def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
         key_values=tuple(frozenset(column) for column in zip(*series, strict=True)),
         first_day=meta.forecast_start.toordinal(),
         step=meta.frequency.days,
-        history=history,
+        history=loaded.history.astype(np.float64),
         history_first_day=dt.date.fromisoformat(
             meta.history_start or meta.trained_through
         ).toordinal(),
@@ -116,19 +158,23 @@ def load(model_dir: Path, metrics_path: Path | None = None) -> Model:
         source=str(model_dir),
         loaded_at=time.time(),
         load_seconds=time.perf_counter() - started,
+        booster=loaded.booster,
+        forecast=np.ascontiguousarray(loaded.forecast, dtype=np.float32),
+        is_open=np.ascontiguousarray(loaded.open, dtype=np.float32),
+        covariates={
+            spec.name: Covariate.of(spec, names.index(spec.name)) for spec in meta.covariates
+        },
     )
 
 
-def _read(model_dir: Path) -> tuple[bundle.Meta, np.ndarray, np.ndarray]:
-    """The checked metadata, the ``(series, horizon, outputs)`` forecast grid and the recent
-    sales."""
+def _read(model_dir: Path) -> tuple[bundle.Bundle, np.ndarray]:
+    """The checked bundle and its ``(series, horizon, outputs)`` forecast grid, as answered."""
     loaded = bundle.read(model_dir)
-    meta = loaded.meta
-    _check(model_dir, meta)
+    _check(model_dir, loaded.meta)
     grid = loaded.grid()
     if not np.isfinite(grid).all() or (grid < 0).any():
         raise ModelError(f"{model_dir}: the model predicts non-finite or negative sales")
-    return meta, np.round(grid.astype(np.float64), DECIMALS), loaded.history.astype(np.float64)
+    return loaded, np.round(grid.astype(np.float64), DECIMALS)
 
 
 def _check(model_dir: Path, meta: bundle.Meta) -> None:
@@ -146,6 +192,11 @@ def _check(model_dir: Path, meta: bundle.Meta) -> None:
             raise refuse(f"series {values!r} does not match series_keys {meta.series_keys}")
     if len({tuple(values) for values in meta.series}) != len(meta.series):
         raise refuse("the series list has duplicates")
+    for spec in meta.covariates:
+        if spec.value not in COVARIATE_VALUES:
+            raise refuse(
+                f"covariate {spec.name!r} is a {spec.value!r}: the API reads {COVARIATE_VALUES}"
+            )
 
 
 def _is_key(value: object) -> bool:

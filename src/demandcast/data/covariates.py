@@ -61,7 +61,9 @@ def select_typed(
             f"{source}: no column {missing[0]!r} (declared in params.yaml: data.covariates or "
             f"evaluate.weight); the file has {list(frame.columns)}"
         )
-    canonical = [c for c in (DATE, STORE, ITEM, SALES, OPEN, TRUE_MEAN) if c in frame.columns]
+    mapped = (*(c for c, theirs in params.data.columns.model_dump().items() if theirs), TRUE_MEAN)
+    canonical = [c for c in (DATE, STORE, ITEM, SALES, OPEN, TRUE_MEAN) if c in mapped]
+    canonical = [c for c in canonical if c in frame.columns]
     out = frame[canonical + [c for c in keep_columns(params) if c not in canonical]].copy()
     if OPEN in out.columns:
         out[OPEN] = _typed(frame, OPEN, "flag", source, names)

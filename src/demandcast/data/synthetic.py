@@ -93,7 +93,7 @@ def true_mean(cfg: Synthetic, store: np.ndarray, item: np.ndarray, date: pd.Seri
         * (1.0 + cfg.yearly_growth) ** years
         * level
         * uplift
-        * np.where(_before_holiday(cfg, date), PRE_HOLIDAY, 1.0)
+        * np.where(before_holiday(cfg, date), PRE_HOLIDAY, 1.0)
         * drive["open"]
     )
 
@@ -148,7 +148,7 @@ def holiday_of(cfg: Synthetic, date: pd.DatetimeIndex) -> np.ndarray:
     return np.array([calendar.get(d, "0") for d in date.date], dtype=object)
 
 
-def _before_holiday(cfg: Synthetic, date: pd.DatetimeIndex) -> np.ndarray:
+def before_holiday(cfg: Synthetic, date: pd.DatetimeIndex) -> np.ndarray:
     is_holiday = holiday_of(cfg, date) != "0"
     soon = np.zeros(len(date), dtype=bool)
     for ahead in (1, 2):

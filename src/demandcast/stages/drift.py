@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from demandcast import bundle, drift, drift_html
 from demandcast.config import Params
+from demandcast.data.covariates import read_attributes
 from demandcast.data.validate import prepare_table
 from demandcast.errors import DataError
 from demandcast.files import atomic_path, write_json
@@ -33,7 +34,8 @@ def run(params: Params, args: argparse.Namespace) -> int | None:
     raw, source = load_raw(params)
     # Today's data, not data/prepared.parquet (that is the last training's). No minimum
     # history: a series too new to train on is reported as new, not refused.
-    prepared, _ = prepare_table(raw, source, params, require_evaluable=False)
+    attributes = read_attributes(params)
+    prepared, _ = prepare_table(raw, source, params, require_evaluable=False, attributes=attributes)
     deployed, evaluation = (bundle.read(MODELS / name) for name in ("serving", "eval"))
     baseline = Metrics.read(METRICS).holdout
     assessment = drift.assess(prepared, deployed, evaluation, baseline, params)

@@ -1,5 +1,6 @@
-"""The model's answers: POST /predict (batch lookups, the hot path) and GET /forecast (one
-series over a range of days)."""
+"""The model's answers: POST /predict (batch lookups, the hot path; rows that give covariates
+or open are computed, see ``api/whatif.py``) and GET /forecast (one series over a range of
+days)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,18 @@ from demandcast.api.errors import (
 )
 from demandcast.api.lookup import locate_days, locate_rows, locate_series
 from demandcast.api.routes.responses import error_responses, json_response
-from demandcast.api.schemas import ForecastResponse, IsoDate, PredictResponse, predict_request
+from demandcast.api.schemas import (
+    ForecastResponse,
+    IsoDate,
+    PredictResponse,
+    predict_request,
+    whatif_request,
+)
+from demandcast.api.whatif import OPEN, predict_rows
 
 REF = "#/components/schemas/{model}"
 FORECAST_PARAMS = frozenset({"store", "item", "start", "days"})
-PREDICT_BODY = {  # the route parses its body itself: see document_predict_body
+PREDICT_BODY = {  # the route parses its body itself: see document_bodies
     "required": True,
     "content": {"application/json": {"schema": {"$ref": REF.format(model="PredictRequest")}}},
 }
@@ -65,12 +73,23 @@ async def predict(request: Request) -> Response:
     # A JSON object may repeat a key and the parser keeps the last value. Every ':' of the body
     # is either a key's or inside a string, so when there are exactly as many as the keys parsed
     # ("rows" and those of each row) no key was repeated; otherwise look closer (slow, rare).
-    if body.count(b":") != 1 + sum(map(len, rows)):
+    # A row's covariates are an object with keys of its own.
+    keys = 1 + sum(map(len, rows))
+    colons = body.count(b":")
+    computed = [n for n, row in enumerate(rows) if "covariates" in row or OPEN in row]
+    if computed and colons != keys:
+        keys += sum(len(rows[n].get("covariates", ())) for n in computed)
+    if colons != keys:
         refuse_repeated_keys(body)
     cells = locate_rows(model, rows)
-    state.predictions["/predict"].inc(len(rows))
     fields = model.output_fields  # sales, then the quantiles: p10, p50, p90
-    values = model.grid.reshape(-1, len(fields))[cells].tolist()
+    if computed:  # answered under their own covariates and open: the booster, now
+        array = model.grid.reshape(-1, len(fields))[cells]
+        array[computed] = predict_rows(model, rows, computed, cells)
+        values = array.tolist()
+    else:  # under the plan: the grid computed at load time
+        values = model.grid.reshape(-1, len(fields))[cells].tolist()
+    state.predictions["/predict"].inc(len(rows))
     answers = [
         {**row, **dict(zip(fields, cell, strict=True))}
         for row, cell in zip(rows, values, strict=True)
@@ -102,66 +121,104 @@ class _Enough(Exception):
     pass
 
 
-def check_large_body(body: bytes | bytearray, max_rows: int) -> None:
+_OBJECT = object()  # what the counting parser makes of every JSON object
+NESTED = "covariates"  # the key of the one object a /predict row may hold
+
+
+def check_large_body(
+    body: bytes | bytearray,
+    max_rows: int,
+    loc: str = "rows",
+    others: int = 1,
+    example: str = EXAMPLE,
+) -> None:
     """Refuse, before pydantic parses it, a body that is not an object or has more than
-    ``max_rows`` rows. Pydantic would refuse them too (``max_length`` of ``rows``), but its error
-    carries the offending value, all of the body made into Python objects (200,000 rows: 80 MB,
-    1 s); here the rows are counted by the json module, which keeps none of them and stops at
-    ``max_rows + 1``. Only a body with more braces than that many rows gets this far."""
+    ``max_rows`` rows (``loc``: the list holding them; ``others``: objects of a valid body
+    besides them and their nested ``covariates``: the body's own, a scenario). Pydantic would
+    refuse them too (``max_length``), but its error carries the offending value, all of the
+    body made into Python objects (200,000 rows: 80 MB, 1 s); here the rows are counted by the
+    json module, which keeps none of them and stops at ``max_rows + others``. Only a body with
+    more braces than that many objects gets this far."""
     kind = json_kind(body)
     if kind != "an object":
-        raise invalid([problem("body", f"expected a JSON object like {EXAMPLE}, got {kind}")])
-    braces = body.count(b"{")
-    if braces <= max_rows + 1:  # the body's and one per row, at most
+        raise invalid([problem("body", f"expected a JSON object like {example}, got {kind}")])
+    # '"covariates":' is a key (a string value is never followed by ':'): its object is no row
+    braces = body.count(b"{") - body.count(b'"' + NESTED.encode() + b'":')
+    if braces <= max_rows + others:  # the body's and one per row, at most
         return
     objects = 0
 
-    def count(_: object) -> None:
+    def count(pairs: list[tuple[str, Any]]) -> object:
         nonlocal objects
         objects += 1
-        if objects > max_rows + 1:  # rows close before the body's own object
+        for key, value in pairs:
+            if value is _OBJECT and key == NESTED:  # counted when it closed: not a row
+                objects -= 1
+        if objects > max_rows + others:  # rows close before the body's own object
             raise _Enough
+        return _OBJECT
 
     # Rows are alike, so a prefix holding max_rows + 2 braces (and some more) should hold
     # max_rows + 1 whole rows; if it does not (braces inside strings), the whole body is read.
-    end = int(len(body) * (max_rows + 2) / braces * 1.25) + 4096
+    end = int(len(body) * (max_rows + 1 + others) / braces * 1.25) + 4096
     for text in (body[:end], body) if end < len(body) else (body,):
         objects = 0
         try:
             json.loads(text, object_pairs_hook=count)
         except _Enough:
-            msg = f"more than {max_rows} rows; at most {max_rows} per request: split the batch"
-            raise invalid([problem("rows", msg)]) from None
+            msg = f"more than {max_rows} {loc}; at most {max_rows} per request: split the batch"
+            raise invalid([problem(loc, msg)]) from None
         except ValueError:
             continue  # the prefix ends mid-row; or not JSON, or not UTF-8: pydantic says so
 
 
-def refuse_repeated_keys(body: bytes | bytearray) -> None:
-    """ApiError(422) naming a key that an object of the (valid) body repeats, if any."""
-    repeated: list[tuple[int, str]] = []  # (object number, key): objects close rows first
-    closed = 0
+class _Parsed(dict):
+    """A JSON object as :func:`refuse_repeated_keys` parses it: the first key it repeats."""
 
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        nonlocal closed
-        seen: set[str] = set()
-        for key, _ in items:
-            if key in seen:
-                repeated.append((closed, key))
-                break
-            seen.add(key)
-        closed += 1
-        return dict(items)
+    repeated: str | None = None
+
+
+def refuse_repeated_keys(body: bytes | bytearray) -> None:
+    """ApiError(422) naming a key that an object of the (valid) body repeats, if any: the
+    body's own first, then in the order of the body (``rows[3].date``)."""
+
+    def pairs(items: list[tuple[str, Any]]) -> _Parsed:
+        parsed = _Parsed(items)
+        if len(parsed) < len(items):
+            seen: set[str] = set()
+            for key, _ in items:
+                if key in seen:
+                    parsed.repeated = key
+                    break
+                seen.add(key)
+        return parsed
 
     try:
-        json.loads(body, object_pairs_hook=pairs)
-    except ValueError:  # pydantic read it; if the json module cannot, there is nothing to name
+        parsed = json.loads(body, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):  # pydantic read it; if json cannot, nothing to name
         return
-    if not repeated:
+    loc = _repeated(parsed, "")
+    if loc is None:
         return
-    top = [key for n, key in repeated if n == closed - 1]  # the body object closes last
-    loc = top[0] if top else "rows[{}].{}".format(*repeated[0])
     msg = "given more than once in one object: send each key once (JSON parsers differ on "
-    raise invalid([problem(shorten(loc), msg + "which value they keep)")])
+    raise invalid([problem(loc, msg + "which value they keep)")])
+
+
+def _repeated(value: Any, loc: str) -> str | None:
+    """Where the first repeated key of a parsed body is (None: nowhere)."""
+    if isinstance(value, _Parsed):
+        if value.repeated is not None:
+            return f"{loc}.{shorten(value.repeated)}" if loc else shorten(value.repeated)
+        for key, member in value.items():
+            found = _repeated(member, f"{loc}.{shorten(key)}" if loc else shorten(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for n, element in enumerate(value):
+            found = _repeated(element, f"{loc}[{n}]")
+            if found is not None:
+                return found
+    return None
 
 
 router.add_api_route(
@@ -223,18 +280,21 @@ def check_query(request: Request, allowed: frozenset[str]) -> None:
         raise invalid(problems)
 
 
-def document_predict_body(app: FastAPI, max_rows: int) -> None:
-    """Add the /predict body to the OpenAPI schema: the route parses it by hand (one strict,
-    fast pass over the raw bytes), so FastAPI does not see it."""
+def document_bodies(app: FastAPI, max_rows: int) -> None:
+    """Add the /predict and /whatif bodies to the OpenAPI schema: the routes parse them by hand
+    (one strict, fast pass over the raw bytes), so FastAPI does not see them."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = generate()
-            body = predict_request(max_rows).model_json_schema(ref_template=REF)
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(
-                body.pop("$defs"), PredictRequest=body
-            )
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, model in (
+                ("PredictRequest", predict_request(max_rows)),
+                ("WhatIfRequest", whatif_request(max_rows)),
+            ):
+                body = model.model_json_schema(ref_template=REF)
+                schemas.update(body.pop("$defs", {}), **{name: body})
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -21,7 +21,8 @@ Serving = Annotated[Model, Depends(deps.serving)]
 
 @router.get("/health", response_model=Health, responses=error_responses(503))
 async def health(model: Serving) -> Response:
-    """Ready when a model is loaded; 503 with the reason otherwise."""
+    """Ready when a model is loaded; 503 with the reason otherwise. Says what the model
+    forecasts (period, horizon, outputs) and which covariates a request may change."""
     meta = model.meta
     body = {
         "status": "ok",
@@ -31,6 +32,7 @@ async def health(model: Serving) -> Response:
         "horizon": model.horizon,
         "horizon_days": model.horizon * model.step,  # periods x days per period
         "outputs": model.output_fields,
+        "covariates": [covariate.as_dict() for covariate in model.covariates.values()],
     }
     return json_response(body, model=model)
 
