@@ -252,9 +252,12 @@ def intervals(frame: pd.DataFrame, meta: bundle.Meta) -> Intervals | None:
     """How honest the ranges are on the holdout: the share of sales inside the outer band
     (P10..P90 by default; counts spread over +-0.5, see ``bundle.spread_inside``), overall and
     per horizon week, the pinball loss of each quantile (and the oracle's: the true mean's
-    Poisson quantiles, on synthetic data), the mean width of the band."""
+    Poisson quantiles, on synthetic data), the mean width of the band. Over open periods:
+    a closed one has no range to judge."""
     if not meta.quantiles:
         return None
+    if OPEN in frame.columns:  # a closed day is a known 0, not a forecast with a range
+        frame = frame.loc[frame[OPEN] != 0]
     names = meta.outputs[1:]
     low, high = frame[names[0]].to_numpy(), frame[names[-1]].to_numpy()
     inside = bundle.spread_inside(frame["actual"].to_numpy(), low, high)

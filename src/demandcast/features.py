@@ -226,8 +226,8 @@ def calendar(dates: pd.DatetimeIndex | pd.Series, freq: Frequency = DAY) -> dict
 
 def flag_lifts(panel: Panel, flags: dict[str, np.ndarray], horizon: int) -> dict[str, np.ndarray]:
     """Pass 1 for each flag covariate: how much more an item sells when the flag is set,
-    ``lift_<flag>`` (series x periods). Its sales on the flagged open periods of the year
-    ending ``horizon`` periods back, over what the same periods would have sold without the
+    ``lift_<flag>`` (series x periods). Its sales on the flagged open periods up to
+    ``horizon`` periods back (all of its history then: the more, the less noise), over what the same periods would have sold without the
     flag (the mean of the unflagged periods in the 28 days before each), pooled over the stores
     of the item (each series alone in a store-only table). NaN until both are known.
     ``flags``: each flag as a (series x period) matrix on the panel's calendar."""
@@ -245,7 +245,7 @@ def flag_lifts(panel: Panel, flags: dict[str, np.ndarray], horizon: int) -> dict
         sums = []
         for values in (panel.sales, recent):
             total, _ = _Cumulative(np.where(usable, values, np.nan), horizon).window(
-                horizon, panel.freq.year
+                horizon, n_periods
             )
             sums.append(_group_mean(total, np.ones_like(total), group)[group])
         with np.errstate(invalid="ignore", divide="ignore"):
