@@ -8,8 +8,8 @@
 
 The known-in-advance drivers a real chain's export carries, as columns:
 
-* ``promo`` (flag): each item runs promotions of 3 to 10 days, chain-wide, on about
-  ``promo_share`` of its days; its true uplift is drawn from ``promo_uplift`` (+10%..+60%).
+* ``promo`` (flag): each item runs promotions of 3 to 10 days (whole weeks, 1 or 2, for a
+  weekly table), chain-wide, on about ``promo_share`` of its days; its true uplift is drawn from ``promo_uplift`` (+10%..+60%).
 * ``holiday`` (category, as in such exports: ``0`` none, ``a`` public, ``b`` Easter,
   ``c`` Christmas) from the ``holidays`` calendar of ``holidays`` (a country); the two days
   before one sell ``PRE_HOLIDAY`` times more.
@@ -104,21 +104,22 @@ def promo_uplift(seed: int, item: np.ndarray, cfg: Synthetic) -> np.ndarray:
     return np.array([np.random.default_rng([seed, 4, int(i)]).uniform(low, high) for i in item])
 
 
-def _promo_days(seed: int, item: int, share: float, days: int) -> np.ndarray:
-    """One item's promotion calendar from the first day on: runs of PROMO_DAYS with gaps that
-    make ``share`` of the days promotion days; drawn in date order (extending keeps it)."""
-    out = np.zeros(days, dtype=bool)
-    if share <= 0:
-        return out
-    rng = np.random.default_rng([seed, 5, item])
-    mean_run = sum(PROMO_DAYS) / 2
-    mean_gap = mean_run * (1 - share) / share
-    day = int(rng.integers(0, int(mean_gap) + 1))
-    while day < days:
-        run = int(rng.integers(PROMO_DAYS[0], PROMO_DAYS[1] + 1))
-        out[day : day + run] = True
-        day += run + 1 + int(rng.geometric(1 / max(mean_gap, 1.0)))
-    return out
+def _promo_days(seed: int, item: int, share: float, days: int, unit: int = 1) -> np.ndarray:
+    """One item's promotion calendar from the first day on: runs of PROMO_DAYS days (or, with
+    ``unit`` 7, of 1 or 2 whole weeks, as a weekly table's promotions run) with gaps that make
+    ``share`` of the days promotion days; drawn in date order (extending keeps it)."""
+    periods = -(-days // unit)
+    out = np.zeros(periods, dtype=bool)
+    if share > 0:
+        rng = np.random.default_rng([seed, 5, item])
+        shortest, longest = PROMO_DAYS if unit == 1 else (1, 2)
+        mean_gap = (shortest + longest) / 2 * (1 - share) / share
+        period = int(rng.integers(0, int(mean_gap) + 1))
+        while period < periods:
+            run = int(rng.integers(shortest, longest + 1))
+            out[period : period + run] = True
+            period += run + 1 + int(rng.geometric(1 / max(mean_gap, 1.0)))
+    return np.repeat(out, unit)[:days]
 
 
 @functools.lru_cache(maxsize=8)
@@ -166,7 +167,10 @@ def drivers(
     offset = (date - pd.Timestamp(cfg.start)).days.to_numpy()
     span = cfg.days + CALENDAR_DAYS
     uniq_i, inv_i = np.unique(item, return_inverse=True)
-    calendars = np.stack([_promo_days(cfg.seed, int(i), cfg.promo_share, span) for i in uniq_i])
+    unit = 7 if cfg.frequency == "weekly" else 1
+    calendars = np.stack(
+        [_promo_days(cfg.seed, int(i), cfg.promo_share, span, unit) for i in uniq_i]
+    )
     promo = calendars[inv_i, np.clip(offset, 0, span - 1)] & (offset >= 0) & (offset < span)
     holiday = holiday_of(cfg, date)
     uniq_s, inv_s = np.unique(store, return_inverse=True)
