@@ -227,10 +227,11 @@ def calendar(dates: pd.DatetimeIndex | pd.Series, freq: Frequency = DAY) -> dict
 def flag_lifts(panel: Panel, flags: dict[str, np.ndarray], horizon: int) -> dict[str, np.ndarray]:
     """Pass 1 for each flag covariate: how much more an item sells when the flag is set,
     ``lift_<flag>`` (series x periods). Its sales on the flagged open periods up to
-    ``horizon`` periods back (all of its history then: the more, the less noise), over what the same periods would have sold without the
-    flag (the mean of the unflagged periods in the 28 days before each), pooled over the stores
-    of the item (each series alone in a store-only table). NaN until both are known.
-    ``flags``: each flag as a (series x period) matrix on the panel's calendar."""
+    ``horizon`` periods back (all its history then: the more, the less noise), over what the
+    same periods would have sold without the flag (the mean of the unflagged periods in the
+    28 days before each), pooled over the stores of the item (each series alone in a
+    store-only table). NaN until both are known. ``flags``: each flag as a
+    (series x period) matrix on the panel's calendar."""
     if ITEM in panel.keys.columns and panel.keys[STORE].nunique() > 1:
         group, _ = pd.factorize(panel.keys[ITEM])
     else:

@@ -9,7 +9,8 @@
 The known-in-advance drivers a real chain's export carries, as columns:
 
 * ``promo`` (flag): each item runs promotions of 3 to 10 days (whole weeks, 1 or 2, for a
-  weekly table), chain-wide, on about ``promo_share`` of its days; its true uplift is drawn from ``promo_uplift`` (+10%..+60%).
+  weekly table), chain-wide, on about ``promo_share`` of its days; its true uplift is drawn
+  from ``promo_uplift`` (+10%..+60%).
 * ``holiday`` (category, as in such exports: ``0`` none, ``a`` public, ``b`` Easter,
   ``c`` Christmas) from the ``holidays`` calendar of ``holidays`` (a country); the two days
   before one sell ``PRE_HOLIDAY`` times more.
