@@ -42,8 +42,8 @@ def rmspe(actual: np.ndarray, forecast: np.ndarray) -> float:
 
 
 def open_scores(frame: pd.DataFrame) -> OpenScores | None:
-    """The model on open periods only (``open`` mapped): SMAPE and WAPE over them, RMSPE over
-    those with sales."""
+    """The model on open periods only (``open`` mapped): SMAPE, WAPE and MAE over them, RMSPE
+    over those with sales."""
     if OPEN not in frame.columns:
         return None
     rows = (frame[OPEN] != 0).to_numpy()
@@ -51,7 +51,8 @@ def open_scores(frame: pd.DataFrame) -> OpenScores | None:
         return None
     actual, predicted = frame.loc[rows, "actual"], frame.loc[rows, "predicted"]
     got = _rounded(
-        {**score(actual, predicted), "rmspe": rmspe(actual, predicted)}, ("smape", "rmspe", "wape")
+        {**score(actual, predicted), "rmspe": rmspe(actual, predicted)},
+        ("smape", "rmspe", "wape", "mae"),
     )
     return OpenScores(**got, rows=int(rows.sum()))
 

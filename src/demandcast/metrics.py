@@ -46,6 +46,7 @@ class OpenScores(_Model):
     smape: float | None = None
     rmspe: float | None = None
     wape: float | None = None
+    mae: float | None = None
     rows: int
 
 
@@ -91,6 +92,16 @@ class Metrics(_Model):
     oracle: Oracle | None = None  # synthetic data only: the error of the true mean
     slices: Slices | None = None
     intervals: Intervals | None = None
+
+    def open_days_holdout(self) -> Holdout:
+        """The holdout's scores on open periods, when ``open`` is mapped: what the drift stage
+        compares new sales with (closed periods are known zeros, scored on neither side)."""
+        scores = self.holdout_open
+        if scores is None or scores.smape is None or scores.mae is None:
+            return self.holdout
+        return self.holdout.model_copy(
+            update={"smape": scores.smape, "mae": scores.mae, "rows": scores.rows}
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2) + "\n"

@@ -37,7 +37,7 @@ def run(params: Params, args: argparse.Namespace) -> int | None:
     attributes = read_attributes(params)
     prepared, _ = prepare_table(raw, source, params, require_evaluable=False, attributes=attributes)
     deployed, evaluation = (bundle.read(MODELS / name) for name in ("serving", "eval"))
-    baseline = Metrics.read(METRICS).holdout
+    baseline = Metrics.read(METRICS).open_days_holdout()  # closed days are not scored now
     assessment = drift.assess(prepared, deployed, evaluation, baseline, params)
     report = assessment.report
     page = drift_html.render(assessment, assessment.run.get_html_str(as_iframe=False))
