@@ -9,7 +9,11 @@ constant). On a machine with 2+ CPUs the servers run on CPU 0 and this client on
 2. peak throughput of one-row ``POST /predict``, API and bare alternately (closed loop,
    ``--connections`` keep-alive connections, ``--rounds`` rounds), and their ratio;
 3. ``POST /predict`` with every series x horizon day (45,000 rows for the default model), end
-   to end: encode the body, send, receive, decode the answer;
+   to end: encode the body, send, receive, decode the answer; for a model with covariates, the
+   same rows each carrying every covariate with another value than the plan's (a flag flipped,
+   a category's next level, a number + 1), so that every row is computed by the booster at
+   request time, and ``POST /whatif`` of every series over the horizon with the first
+   covariate set (a flag to 1);
 4. memory of the API process: RSS now and its peak (VmHWM).
 
 The client is a minimal HTTP/1.1 keep-alive client on uvloop, cheap enough that one CPU drives
@@ -32,6 +36,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import resource
 import socket
@@ -272,26 +277,37 @@ async def closed_loop(server: Server, raw: bytes, connections: int, seconds: flo
     }
 
 
-async def batch(port: int, rows: list[dict], repeats: int) -> dict:
-    """End-to-end seconds of one big POST /predict: encode, send, answer, decode."""
-    conn = await connect(port)
-    times = []
+async def batch(
+    server: Server,
+    rows: list[dict],
+    repeats: int,
+    path: str = "/predict",
+    request: dict | None = None,
+) -> dict:
+    """End-to-end seconds of one big POST /predict (or ``request`` to ``path``, answering
+    ``len(rows)`` rows): encode, send, answer, decode; and the server's CPU seconds for each
+    (which other work on the machine changes much less)."""
+    conn = await connect(server.port)
+    times, cpu = [], []
+    answers = "predictions" if request is None else "rows"
     for _ in range(repeats + 1):  # the first is a warm-up
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), server.cpu_seconds()
         status, body = await conn.request(
-            http_request("POST", "/predict", orjson.dumps({"rows": rows}))
+            http_request("POST", path, orjson.dumps(request or {"rows": rows}))
         )
+        cpu.append(server.cpu_seconds() - cpu_began)
         answer = orjson.loads(body)
         times.append(time.perf_counter() - began)
-        if status != 200 or len(answer["predictions"]) != len(rows):
+        if status != 200 or len(answer[answers]) != len(rows):
             sys.exit(f"batch failed: HTTP {status}: {body[:300]!r}")
     conn.transport.close()  # type: ignore[union-attr]
-    times = times[1:]
+    times, cpu = times[1:], cpu[1:]
     return {
         "rows": len(rows),
         "median_s": statistics.median(times),
         "max_s": max(times),
         "min_s": min(times),
+        "server_cpu_median_s": statistics.median(cpu),
         "repeats": repeats,
     }
 
@@ -304,6 +320,45 @@ def every_row(model_dir: Path) -> list[dict]:
         for values in meta.series
         for day in days
     ]
+
+
+def changed_value(spec: bundle.FeatureSpec, planned: float) -> object:
+    """A value of covariate ``spec`` other than the planned feature value: a flag flipped, a
+    category's next level, a number + 1 (NaN, missing: 0 or the first level)."""
+    missing = math.isnan(planned)
+    if spec.value == "flag":
+        return 0 if planned == 1 else 1
+    if spec.value == "category":
+        levels = spec.levels or [""]
+        return levels[0 if missing else (int(planned) + 1) % len(levels)]
+    return 0.0 if missing else planned + 1
+
+
+def with_covariates(model_dir: Path, rows: list[dict]) -> list[dict]:
+    """``rows`` (every series x period, in the bundle's forecast order) each carrying every
+    covariate of the model with another value than the plan's; [] without covariates."""
+    loaded = bundle.read(model_dir)
+    meta = loaded.meta
+    planned = {
+        spec.name: loaded.forecast[:, meta.feature_names.index(spec.name)].tolist()
+        for spec in meta.covariates
+    }
+    changed = []
+    for n, row in enumerate(rows):
+        values = {spec.name: changed_value(spec, planned[spec.name][n]) for spec in meta.covariates}
+        changed.append({**row, "covariates": values})
+    return changed
+
+
+def whatif_request(model_dir: Path) -> dict | None:
+    """POST /whatif of every series over the horizon, the first covariate set (a flag to 1)."""
+    meta = bundle.read_meta(model_dir)
+    if not meta.covariates:
+        return None
+    first = meta.covariates[0]
+    value = changed_value(first, 0.0)  # a flag: 1
+    series = [dict(zip(meta.series_keys, values, strict=True)) for values in meta.series]
+    return {"series": series, "scenario": {first.name: value}}
 
 
 async def run(args: argparse.Namespace, api: Server, bare: Server) -> dict:
@@ -326,9 +381,20 @@ async def run(args: argparse.Namespace, api: Server, bare: Server) -> dict:
         "ratio_per_cpu": per_cpu["api"] / per_cpu["bare"],
         "rounds": peaks,
     }
-    report["batch"] = await batch(api.port, rows, args.batches)
+    report["batch"] = await batch(api, rows, args.batches)
+    changed = with_covariates(args.model_dir, rows)
+    if changed:
+        report["batch_covariates"] = await batch(api, changed, args.batches)
+        request = whatif_request(args.model_dir)
+        report["whatif"] = await batch(api, rows, args.batches, "/whatif", request)
     report["memory"] = api.memory_mb()
     return report
+
+
+def timed_text(timed: dict) -> str:
+    """A big batch's figures: end to end, and the server's CPU per request."""
+    took = f"median {timed['median_s']:.3f} s, max {timed['max_s']:.3f} s"
+    return f"{took} ({timed['repeats']} runs; server CPU {timed['server_cpu_median_s']:.2f} s)"
 
 
 def markdown(report: dict, args: argparse.Namespace) -> str:
@@ -351,12 +417,17 @@ def markdown(report: dict, args: argparse.Namespace) -> str:
             "ratio API / bare",
             f"{peak['ratio']:.0%} (per server CPU-second: {peak['ratio_per_cpu']:.0%})",
         ),
-        (
-            f"POST /predict with {big['rows']:,} rows, end to end",
-            f"median {big['median_s']:.3f} s, max {big['max_s']:.3f} s ({big['repeats']} runs)",
-        ),
-        ("API process memory", f"RSS {mem['rss_mb']:.0f} MB, peak {mem['peak_rss_mb']:.0f} MB"),
+        (f"POST /predict with {big['rows']:,} rows, end to end", timed_text(big)),
     ]
+    for key, label in (
+        ("batch_covariates", "POST /predict with {rows:,} rows, each with every covariate changed"),
+        ("whatif", "POST /whatif of every series x horizon ({rows:,} rows), end to end"),
+    ):
+        if key in report:
+            rows.append((label.format(rows=report[key]["rows"]), timed_text(report[key])))
+    rows.append(
+        ("API process memory", f"RSS {mem['rss_mb']:.0f} MB, peak {mem['peak_rss_mb']:.0f} MB")
+    )
     machine = report["machine"]
     rows.append(
         (

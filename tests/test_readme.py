@@ -41,6 +41,7 @@ from fastapi.testclient import TestClient
 from demandcast import bundle
 from demandcast.config import Params
 from demandcast.data import synthetic
+from demandcast.data.plan import make_plan
 from demandcast.data.validate import prepare_table
 from demandcast.features import build
 from demandcast.model import fit
@@ -63,11 +64,13 @@ FENCE = re.compile(r"^```[a-z]*\n(.*?)^```", re.S | re.M)
 SAMPLE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)")
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"')
 
-# The default data's layout and calendar, trained small and fast.
+# The default data's layout, calendar, covariates and closed days, trained small and fast.
 PARAMS = {
     "horizon": 90,
     "data": {
-        "synthetic": {"seed": 3, "stores": 10, "items": 50, "start": "2017-01-01", "days": 365}
+        "synthetic": {"seed": 3, "stores": 10, "items": 50, "start": "2017-01-01", "days": 365},
+        "columns": {"open": "open"},
+        "covariates": {"promo": "flag", "holiday": "category"},
     },
     "train": {"n_estimators": 10, "max_depth": 3, "min_child_weight": 5, "nthread": 1},
 }
@@ -274,9 +277,11 @@ def train_default_like(directory: Path) -> Path:
     a negative-binomial dispersion in odd horizon weeks, Poisson in even ones (both kinds, as
     the default model has; the actual figures come from calibration, which is not run here)."""
     params = Params.model_validate(PARAMS)
-    raw = synthetic.generate(params.data.synthetic, with_true_mean=False)
+    cfg = params.data.synthetic
+    raw = synthetic.generate(cfg, with_true_mean=False)
     prepared, _ = prepare_table(raw, "test", params)
-    features = build(prepared, params.horizon, params.features)
+    plan, _ = make_plan(synthetic.plan(cfg, params.horizon), "synthetic", prepared, params)
+    features = build(prepared, params.horizon, params.features, plan=plan)
     cutoff = features.loc[features["sales"].notna(), "date"].max()
     blocks = int(bundle.dispersion_blocks(params.horizon, 1)[-1]) + 1
     dispersion = [8.0 if block % 2 == 0 else None for block in range(blocks)]
@@ -295,7 +300,15 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 def test_readme_has_the_examples() -> None:
     routes = {request_of(e.command)["url"].partition("?")[0] for e in README_EXAMPLES}
-    expected = {"/health", "/forecast", "/predict", "/model", "/metrics", "/admin/reload"}
+    expected = {
+        "/health",
+        "/forecast",
+        "/predict",
+        "/whatif",
+        "/model",
+        "/metrics",
+        "/admin/reload",
+    }
     assert expected <= routes, f"no README example of {sorted(expected - routes)}"
     assert any(e.status == 422 for e in README_EXAMPLES), "no README example of a refusal"
     assert not unmarked_requests(README.read_text(encoding="utf-8")), (
@@ -318,7 +331,8 @@ curl -s localhost:8000/health
 ```
 ```json
 {"status": "ok", "model_version": "x", "trained_through": "2017-12-31", "frequency": "day",
- "horizon": 90, "horizon_days": 90, "outputs": ["sales", "p10", "p50", "p90"]}
+ "horizon": 90, "horizon_days": 90, "outputs": ["sales", "p10", "p50", "p90"],
+ "covariates": [{"name": "promo", "value": "flag"}, ...]}
 ```
 
 <!-- curl-example status=422 -->

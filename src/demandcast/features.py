@@ -141,7 +141,8 @@ class Pooled:
         """The pooled level (store level x item level / overall) of each series in ``keys``."""
         store = self.store_level[self.stores.get_indexer(keys[STORE])]
         item = self.item_level[self.items.get_indexer(keys[ITEM])]
-        return store * item / self.overall
+        with np.errstate(invalid="ignore", divide="ignore"):  # no sales known yet: NaN
+            return store * item / self.overall
 
 
 def _group_mean(total: np.ndarray, count: np.ndarray, codes: np.ndarray) -> np.ndarray:

@@ -219,8 +219,9 @@ LEVELS = "its levels are '0', 'a', 'b'"
         ({"open": 2}, "open", ["expected 0 (closed) or 1 (open), or false/true", "got 2"]),
         ({"open": "1"}, "open", ["got the string '1'"]),
         ({"open": None}, "open", ["got null"]),
-        ({"covariates": 1}, "covariates", ["expected a JSON object, got an integer"]),
-        ({"covariates": []}, "covariates", ["expected a JSON object, got an array"]),
+        ({"covariates": 1}, "covariates", ["expected a JSON object", "got an integer"]),
+        ({"covariates": []}, "covariates", ["expected a JSON object", "got an array"]),
+        ({"covariates": None}, "covariates", ["expected a JSON object", "got null"]),
     ],
 )
 def test_an_invalid_value_is_named_with_what_is_valid(

@@ -27,6 +27,7 @@ from demandcast.api.schemas import Row
 from demandcast.api.store import DECIMALS, Covariate, Model
 
 OPEN = "open"
+NONE: dict[str, Any] = {}  # the covariates of a row without any (never changed)
 OPEN_CODES: dict[Any, float] = {0: 0.0, 1: 1.0}  # 0.0, 1.0, false and true hash alike
 LEVELS_SHOWN = 8  # a category's levels listed in a message
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # features are float32
@@ -198,10 +199,14 @@ def predict_rows(
     }
     others: list[tuple[int, int, str, Any]] = []  # (k, n, name, value) read one by one
     opens: list[tuple[int, int, Any]] = []
+    failed: list[tuple[int, str, str]] = []  # (row, loc, message)
     for k, n in enumerate(computed):
         row = rows[n]
-        changes = row.get("covariates")
-        if changes:
+        changes = row.get("covariates", NONE)
+        if type(changes) is not dict:
+            msg = f"expected a JSON object of covariate values, got {json_type(changes)}"
+            failed.append((n, f"rows[{n}].covariates", msg))
+        else:
             for name, value in changes.items():
                 entry = found.get(name)
                 if entry is not None:
@@ -216,7 +221,6 @@ def predict_rows(
                 others.append((k, n, name, value))
         if "open" in row:
             opens.append((k, n, row["open"]))
-    failed: list[tuple[int, str, str]] = []  # (row, loc, message)
     for k, n, name, value in others:
         covariate = model.covariates.get(name)
         try:
