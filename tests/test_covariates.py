@@ -274,3 +274,41 @@ def test_encodings_ignore_closed_rows_too(driven_features):
     rows = trainable(driven_features, cutoff)
     encoded = add_encodings(driven_features, rows)
     assert np.isfinite(encoded["store_enc"]).all()
+
+
+def test_closure_features_count_periods_to_the_next_and_since_the_last_closure(
+    driven_features,
+):
+    one = driven_features[(driven_features["store"] == 1) & (driven_features["item"] == 1)]
+    closed = np.flatnonzero(one["open"].to_numpy() == 0)
+    assert len(closed) > 5
+    to_closed, since = one["to_closed"].to_numpy(), one["since_closed"].to_numpy()
+    for position in range(closed[0] + 1, closed[-1]):
+        after = closed[closed > position]
+        before = closed[closed < position]
+        assert to_closed[position] == min(after[0] - position, 15)
+        assert since[position] == min(position - before[-1], 15)
+
+
+def test_an_outage_is_not_planned_open_from_a_year_earlier(driven_params, driven_prepared):
+    """The default plan copies `open` from 52 weeks earlier; where that day was inside an
+    outage (unknown), it takes the same weekday's last known value instead."""
+    prepared = driven_prepared.copy()
+    end = prepared["date"].max()
+    year_before = (
+        end + pd.Timedelta(days=1) - pd.Timedelta(days=364),
+        end - pd.Timedelta(days=300),
+    )
+    outage = prepared["store"].eq(1) & prepared["date"].between(*year_before)
+    prepared.loc[outage, ["sales", "open"]] = np.nan
+    prepared.attrs = driven_prepared.attrs
+    plan, _ = make_plan(None, None, prepared, driven_params)
+    store_one = plan[plan["store"] == 1]
+    last = (
+        driven_prepared[driven_prepared["store"] == 1]
+        .groupby(driven_prepared["date"].dt.dayofweek)["open"]
+        .last()
+    )
+    expected = last.reindex(store_one["date"].dt.dayofweek).to_numpy()
+    early = store_one["date"] < store_one["date"].min() + pd.Timedelta(days=60)
+    assert (store_one.loc[early, "open"].to_numpy() == expected[early.to_numpy()]).all()

@@ -309,7 +309,8 @@ def build(
     ``block_series`` series (None: one block); the result does not depend on the block size."""
     freq = freq or frequency_of(prepared)
     kinds = carried_kinds(prepared)
-    clash = sorted(set(kinds) & {*CALENDARS["day"], *HOLIDAY_FEATURES, *ENCODINGS, LOG_LEVEL})
+    built = {*CALENDARS["day"], *HOLIDAY_FEATURES, *CLOSURE_FEATURES, *ENCODINGS, LOG_LEVEL}
+    clash = sorted({name for role in kinds.values() for name in role} & built)
     if clash:
         raise ConfigError(
             f"covariates or attributes {clash} have the names of built features: rename them"
@@ -348,9 +349,12 @@ def build(
         out = out.merge(carry, on=[*keys, DATE], how="left")
         front = [*keys, DATE, SALES, *carried]
         out = out[front + [c for c in out.columns if c not in front]]
+    specs = [FeatureSpec(name, "calendar", False) for name in calendar(out[DATE][:0], freq)]
     if OPEN in out.columns:
         out[OPEN] = out[OPEN].fillna(1.0)
-    specs = [FeatureSpec(name, "calendar", False) for name in calendar(out[DATE][:0], freq)]
+        for name, values in closure_features(out, panel).items():
+            out[name] = values
+            specs.append(FeatureSpec(name, "calendar", False))
     if params.holidays.country:
         for name, values in holiday_features(out[DATE], params.holidays, freq).items():
             out[name] = values
@@ -376,6 +380,37 @@ def build(
 
 
 HOLIDAY_FEATURES = ("public_holiday", "days_to_holiday", "days_since_holiday")
+CLOSURE_FEATURES = ("to_closed", "since_closed")
+CLOSURE_CAP = 15  # periods; a closure farther away reads as this far
+
+
+def closure_features(frame: pd.DataFrame, panel: Panel) -> dict[str, np.ndarray]:
+    """Per row of ``frame`` (keys, date, open: the history's and the plan's), the periods to
+    the series' next closed period and since its last one, capped at ``CLOSURE_CAP``: sales
+    move around a closure (the day before a holiday closure, the reopening after a
+    refurbishment), and closures are known in advance."""
+    keys = list(panel.keys.columns)
+    index = pd.MultiIndex.from_frame(panel.keys) if len(keys) > 1 else pd.Index(panel.keys[keys[0]])
+    at = pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
+    row = index.get_indexer(at)
+    period = ((frame[DATE] - panel.start).dt.days // panel.freq.days).to_numpy()
+    width = int(period.max()) + 1
+    closed = np.zeros((len(panel.keys), width), dtype=bool)
+    closed[row, period] = (frame[OPEN] == 0).to_numpy()
+    columns = np.arange(width)
+    far = 10**6
+    nxt = np.where(closed, columns, far)
+    nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1]  # the next closed at or after t
+    nxt = np.concatenate([nxt[:, 1:], np.full((len(closed), 1), far)], axis=1)  # after t
+    prev = np.where(closed, columns, -far)
+    prev = np.maximum.accumulate(prev, axis=1)  # the last closed at or before t
+    prev = np.concatenate([np.full((len(closed), 1), -far), prev[:, :-1]], axis=1)  # before t
+    return {
+        "to_closed": np.minimum(nxt - columns, CLOSURE_CAP)[row, period].astype(np.float32),
+        "since_closed": np.minimum(columns - prev, CLOSURE_CAP)[row, period].astype(np.float32),
+    }
+
+
 HOLIDAY_CAP = 15  # days; farther holidays read as this far
 
 

@@ -32,7 +32,8 @@ from demandcast.data.validate import parse_dates
 from demandcast.errors import DataError
 
 DEFAULTS = {
-    "open": "the same weekday 52 weeks earlier (open when unknown)",
+    "open": "as on the same weekday 52 weeks earlier (unknown then: as on that weekday "
+    "the last time it is known; else open)",
     "flag": "0",
     "number": "the series' last known value",
     "category": f"the level {NONE_LEVEL!r} where the column has it, else its most common level",
@@ -65,7 +66,14 @@ def default_plan(prepared: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, 
     if OPEN in prepared.columns:
         year_before = plan.assign(**{DATE: plan[DATE] - freq.step(freq.year)})
         before = indexed[OPEN].reindex(pd.MultiIndex.from_frame(year_before[[*keys, DATE]]))
-        plan[OPEN] = before.fillna(1.0).to_numpy()
+        # unknown then (an outage, or no history): the last known open on the same weekday
+        weekday = [*keys, "weekday"]
+        known = prepared.loc[prepared[OPEN].notna(), [*keys, DATE, OPEN]]
+        last = known.assign(weekday=known[DATE].dt.dayofweek).groupby(weekday)[OPEN].last()
+        at = pd.MultiIndex.from_frame(plan[keys].assign(weekday=plan[DATE].dt.dayofweek))
+        values = before.to_numpy(dtype=float)
+        values = np.where(np.isnan(values), last.reindex(at).to_numpy(dtype=float), values)
+        plan[OPEN] = np.nan_to_num(values, nan=1.0)
         used[OPEN] = DEFAULTS["open"]
     last = prepared.groupby(keys, sort=False).last()  # last non-missing value per series
     for column, kind in params.data.covariates.items():

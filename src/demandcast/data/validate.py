@@ -310,8 +310,8 @@ def prepare_table(
     freq = detect_frequency(checked[DATE], params.data.frequency, source)
     outage_periods = params.prepare.outage_periods or freq.periods(28)
     full, zero, unknown = fill_gaps(checked, freq, params.prepare.gaps, outage_periods)
-    if OPEN in full.columns:
-        full[OPEN] = full[OPEN].fillna(1.0)  # a filled-in period: open, without sales
+    if OPEN in full.columns:  # a period filled with no sales was open; an outage: unknown
+        full.loc[full[OPEN].isna() & full[SALES].notna(), OPEN] = 1.0
     for column, kind in params.data.covariates.items():
         if kind == "flag":
             full[column] = full[column].fillna(0.0)
