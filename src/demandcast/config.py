@@ -179,14 +179,14 @@ class FeatureParams(_Strict):
 class TrainParams(_Strict):
     # log-link objectives only: the series level enters as a log base margin
     objective: Literal["count:poisson", "reg:tweedie"] = "count:poisson"
-    n_estimators: Int = Field(300, ge=1)
-    learning_rate: Float = Field(0.08, gt=0)
+    n_estimators: Int = Field(220, ge=1)
+    learning_rate: Float = Field(0.11, gt=0)
     max_depth: Int = Field(6, ge=1)
     min_child_weight: Float = Field(50.0, ge=0)
     subsample: Float = Field(1.0, gt=0, le=1)
     colsample_bytree: Float = Field(1.0, gt=0, le=1)
     reg_lambda: Float = Field(1.0, ge=0)
-    max_bin: Int = Field(256, ge=2)
+    max_bin: Int = Field(128, ge=2)
     seed: Int = 0
     nthread: Int = Field(2, ge=1)
     # Forecast ranges: these quantiles of sales beside the mean (outputs p10, p50, p90)
