@@ -28,8 +28,9 @@ which, in words.
 * **New series.** Series selling after the cutoff that the model has never seen.
 * **Inputs.** The features rebuilt from today's data for the model's forecast days must equal
   the ones frozen in its bundle; they differ when the history before the cutoff was revised,
-  or the feature parameters changed since training. Covariates are left out: the frozen ones
-  are the plan, and what happened may differ from the plan (or not be known yet).
+  or the feature parameters changed since training. Covariates (and the closure features made
+  of ``open``) are left out: the frozen ones are the plan's, and what happened may differ from
+  the plan (or not be known yet).
 
 With the inputs lagged by ``horizon`` days, a change in demand reaches the model's inputs only
 ``horizon`` days later; until then it shows in the target and in the model's error.
@@ -52,7 +53,7 @@ from demandcast.config import DriftParams, Params
 from demandcast.data.schema import DATE, SALES, TRUE_MEAN, plain
 from demandcast.errors import ConfigError, DataError
 from demandcast.evaluate import score
-from demandcast.features import add_encodings, build, trainable
+from demandcast.features import CLOSURE_FEATURES, add_encodings, build, trainable
 from demandcast.frequency import Frequency
 from demandcast.metrics import Holdout
 from demandcast.model import forecast_rows
@@ -125,7 +126,11 @@ def inputs_match(future: pd.DataFrame, meta: bundle.Meta, forecast: np.ndarray) 
     """Do the features rebuilt now for the model's forecast days equal its frozen ones?"""
     if len(future) != len(forecast):
         return False
-    compared = [n for n, f in enumerate(meta.features) if f.kind != "covariate"]
+    compared = [  # not the covariates, nor what is made of them: the plan's, not the data's
+        n
+        for n, f in enumerate(meta.features)
+        if f.kind != "covariate" and f.name not in CLOSURE_FEATURES
+    ]
     rebuilt = future[[meta.feature_names[n] for n in compared]].to_numpy(np.float32)
     frozen = forecast[:, compared]
     return bool(np.allclose(rebuilt, frozen, rtol=1e-6, atol=1e-6, equal_nan=True))
