@@ -51,11 +51,15 @@ def driven_params() -> Params:
     return Params.model_validate(DRIVEN)
 
 
+def prepared_synthetic(params: Params) -> pd.DataFrame:
+    """The synthetic data of ``params``, through ``prepare``."""
+    prepared, _ = prepare_table(synthetic.generate(params.data.synthetic), "synthetic", params)
+    return prepared
+
+
 @pytest.fixture(scope="session")
 def driven_prepared(driven_params: Params) -> pd.DataFrame:
-    raw = synthetic.generate(driven_params.data.synthetic)
-    prepared, _ = prepare_table(raw, "synthetic", driven_params)
-    return prepared
+    return prepared_synthetic(driven_params)
 
 
 @pytest.fixture(scope="session")
@@ -81,9 +85,7 @@ def small_params() -> Params:
 
 @pytest.fixture(scope="session")
 def small_prepared(small_params: Params) -> pd.DataFrame:
-    raw = synthetic.generate(small_params.data.synthetic)
-    prepared, _ = prepare_table(raw, "synthetic", small_params)
-    return prepared
+    return prepared_synthetic(small_params)
 
 
 @pytest.fixture(scope="session")
