@@ -12,7 +12,7 @@ import pandas as pd
 
 from demandcast import bundle
 from demandcast.config import Weight
-from demandcast.data.schema import DATE, OPEN, SALES, TRUE_MEAN, parse_flag
+from demandcast.data.schema import DATE, OPEN, SALES, TRUE_MEAN, parse_flag, series_index
 from demandcast.features import Panel, to_panel
 from demandcast.metrics import (
     Holdout,
@@ -149,11 +149,8 @@ def holdout_frame(
     if OPEN in prepared.columns:  # closed days are not demand: no baseline learns from them
         sales = sales.assign(**{SALES: prepared[SALES].where(prepared[OPEN] != 0)})
     panel = to_panel(sales, freq)
-    order = pd.MultiIndex.from_frame(panel.keys) if len(keys) > 1 else pd.Index(panel.keys[keys[0]])
-    series_index = (
-        pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
-    )
-    rows = order.get_indexer(series_index)
+    order = series_index(panel.keys, keys)
+    rows = order.get_indexer(series_index(frame, keys))
     cutoff = pd.Timestamp(meta.cutoff)
     closed = frame[OPEN].to_numpy() == 0 if OPEN in frame else np.zeros(len(frame), dtype=bool)
     for name, values in baselines(panel, cutoff, horizon).items():
@@ -196,7 +193,7 @@ def _volume_quintile(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
     per_series = frame.groupby(keys, sort=False)["volume"].first()
     rank = per_series.rank(method="first")
     quintile = np.ceil(rank / len(per_series) * 5).astype(int)
-    index = pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
+    index = series_index(frame, keys)
     return quintile.reindex(index).to_numpy()
 
 

@@ -40,6 +40,7 @@ from demandcast.data.schema import (
     carried_kinds,
     frequency_of,
     series_columns,
+    series_index,
     with_frequency,
 )
 from demandcast.errors import ConfigError
@@ -390,8 +391,8 @@ def closure_features(frame: pd.DataFrame, panel: Panel) -> dict[str, np.ndarray]
     move around a closure (the day before a holiday closure, the reopening after a
     refurbishment), and closures are known in advance."""
     keys = list(panel.keys.columns)
-    index = pd.MultiIndex.from_frame(panel.keys) if len(keys) > 1 else pd.Index(panel.keys[keys[0]])
-    at = pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
+    index = series_index(panel.keys, keys)
+    at = series_index(frame, keys)
     row = index.get_indexer(at)
     period = ((frame[DATE] - panel.start).dt.days // panel.freq.days).to_numpy()
     width = int(period.max()) + 1
@@ -499,7 +500,7 @@ def add_encodings(frame: pd.DataFrame, train_rows: np.ndarray) -> pd.DataFrame:
         if not set(by) <= set(keys) or (name == "series_enc" and len(keys) == 1):
             continue
         means = np.log(np.maximum(train.groupby(by)[SALES].mean(), LEVEL_FLOOR) / overall)
-        index = pd.MultiIndex.from_frame(out[by]) if len(by) > 1 else pd.Index(out[by[0]])
+        index = series_index(out, by)
         out[name] = means.reindex(index).to_numpy(dtype=np.float32)
         added.append(FeatureSpec(name, "encoding", False))
     old = [spec for spec in declared(frame) if spec.kind != "encoding"]

@@ -22,6 +22,7 @@ from demandcast.data.schema import (
     frequency_of,
     plain,
     series_columns,
+    series_index,
 )
 from demandcast.features import LEVEL_FLOOR, LOG_LEVEL, add_encodings, declared, trainable
 
@@ -138,8 +139,8 @@ def recent_sales(frame: pd.DataFrame, series: pd.DataFrame, cutoff: pd.Timestamp
     freq, keys = frequency_of(frame), list(series.columns)
     start = cutoff - freq.step(freq.year - 1)
     rows = frame.loc[(frame[DATE] >= start) & (frame[DATE] <= cutoff), [*keys, DATE, SALES]]
-    index = pd.MultiIndex.from_frame(series) if len(keys) > 1 else pd.Index(series[keys[0]])
-    at = pd.MultiIndex.from_frame(rows[keys]) if len(keys) > 1 else pd.Index(rows[keys[0]])
+    index = series_index(series, keys)
+    at = series_index(rows, keys)
     row = index.get_indexer(at)
     column = (rows[DATE] - start).dt.days.to_numpy() // freq.days
     history = np.full((len(series), freq.year), np.nan, dtype=np.float32)
@@ -176,7 +177,7 @@ def fallback_levels(frame: pd.DataFrame, cutoff: pd.Timestamp, rows: pd.DataFram
     freq, keys = frequency_of(frame), series_columns(frame)
     start = cutoff - freq.step(freq.year)
     known = frame.loc[(frame[DATE] > start) & (frame[DATE] <= cutoff) & frame[SALES].notna()]
-    index = pd.MultiIndex.from_frame(rows[keys]) if len(keys) > 1 else pd.Index(rows[keys[0]])
+    index = series_index(rows, keys)
     level = known.groupby(keys)[SALES].mean().reindex(index).to_numpy()
     for key in (ITEM, STORE):
         if key in keys:

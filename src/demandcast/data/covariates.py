@@ -36,16 +36,6 @@ FIX_KIND = {
 }
 
 
-def keep_columns(params: Params) -> list[str]:
-    """The non-canonical columns a prepared table keeps: covariates, and the holdout weight
-    column of ``evaluate.weight`` (read as a flag by evaluate)."""
-    keep = list(params.data.covariates)
-    weight = params.evaluate.weight
-    if weight is not None and weight.column not in keep:
-        keep.append(weight.column)
-    return keep
-
-
 def select_typed(
     frame: pd.DataFrame, params: Params, source: str, names: Mapping[str, str]
 ) -> pd.DataFrame:
@@ -53,8 +43,8 @@ def select_typed(
     columns are dropped, whatever they hold. Refuses a declared column the file does not have,
     or a value that is not of its column's kind, naming the column, count and first row."""
     covariates = params.data.covariates
-    weight = params.evaluate.weight
-    wanted = [*covariates, *([weight.column] if weight is not None else [])]
+    weight = params.evaluate.weight  # its flag column is kept for evaluate (read there)
+    wanted = [*covariates, *([weight.column] if weight and weight.column not in covariates else [])]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise DataError(
@@ -64,7 +54,7 @@ def select_typed(
     mapped = (*(c for c, theirs in params.data.columns.model_dump().items() if theirs), TRUE_MEAN)
     canonical = [c for c in (DATE, STORE, ITEM, SALES, OPEN, TRUE_MEAN) if c in mapped]
     canonical = [c for c in canonical if c in frame.columns]
-    out = frame[canonical + [c for c in keep_columns(params) if c not in canonical]].copy()
+    out = frame[canonical + [c for c in wanted if c not in canonical]].copy()
     if OPEN in out.columns:
         out[OPEN] = _typed(frame, OPEN, "flag", source, names)
     for column, kind in covariates.items():

@@ -26,6 +26,7 @@ from demandcast.data.schema import (
     frequency_of,
     refusal,
     series_columns,
+    series_index,
     with_frequency,
 )
 from demandcast.data.validate import parse_dates
@@ -75,15 +76,12 @@ def default_plan(prepared: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, 
         values = np.where(np.isnan(values), last.reindex(at).to_numpy(dtype=float), values)
         plan[OPEN] = np.nan_to_num(values, nan=1.0)
         used[OPEN] = DEFAULTS["open"]
-    last = prepared.groupby(keys, sort=False).last()  # last non-missing value per series
     for column, kind in params.data.covariates.items():
         if kind == "flag":
             plan[column] = 0.0
-        elif kind == "number":
-            values = last[column].reindex(
-                pd.MultiIndex.from_frame(plan[keys]) if len(keys) > 1 else pd.Index(plan[keys[0]])
-            )
-            plan[column] = values.to_numpy(dtype=float)
+        elif kind == "number":  # the last non-missing value of each series
+            last = prepared.groupby(keys, sort=False)[column].last()
+            plan[column] = last.reindex(series_index(plan, keys)).to_numpy(dtype=float)
         else:
             levels = prepared[column].dropna()
             common = levels.mode().iloc[0] if len(levels) else NONE_LEVEL
@@ -142,8 +140,8 @@ def check_plan(
             "Keep one row per series and period.",
             names,
         )
-    known = _series_index(prepared[keys].drop_duplicates(), keys)
-    bad = ~_series_index(typed[keys], keys).isin(known)
+    known = series_index(prepared[keys].drop_duplicates(), keys)
+    bad = ~series_index(typed[keys], keys).isin(known)
     if bad.any():
         raise refusal(
             source,
@@ -168,10 +166,6 @@ def check_plan(
             f"first: {described}. The plan needs every series for every period."
         )
     return plan, int((~inside).sum())
-
-
-def _series_index(frame: pd.DataFrame, keys: list[str]) -> pd.Index:
-    return pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
 
 
 def unseen_levels(plan: pd.DataFrame, prepared: pd.DataFrame, params: Params) -> dict[str, int]:

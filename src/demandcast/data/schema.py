@@ -88,6 +88,13 @@ def series_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in (STORE, ITEM) if c in frame.columns]
 
 
+def series_index(frame: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.Index:
+    """The series key values of ``frame``'s rows as an index (a MultiIndex for store x item),
+    for lookups between tables; ``keys``: these columns (default: :func:`series_columns`)."""
+    keys = list(keys) if keys is not None else series_columns(frame)
+    return pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame[keys[0]])
+
+
 def describe_row(frame: pd.DataFrame, position: int, columns: Sequence[str] | None = None) -> str:
     """One row as ``col=value, ...`` for error messages."""
     row = frame.iloc[position]
