@@ -111,7 +111,7 @@ def check_plan(
         )
     if raw.empty:
         raise DataError(f"{source}: the plan has a header but no rows")
-    typed = select_typed(raw.assign(**{SALES: 0.0}), params, source, names).drop(columns=SALES)
+    typed = select_typed(raw, params, source, names)  # a plan has no sales column
     dates = parse_dates(typed[DATE], params.data.date_format, source)
     bad = dates.isna().to_numpy()
     if bad.any():
@@ -159,7 +159,8 @@ def check_plan(
     absent = (plan.pop("_merge") == "left_only").to_numpy()
     if absent.any():
         first = grid.iloc[int(np.flatnonzero(absent)[0])]
-        described = ", ".join(f"{names.get(c, c)}={first[c]}" for c in [*keys, DATE])
+        shown = {**first.to_dict(), DATE: first[DATE].date()}
+        described = ", ".join(f"{names.get(c, c)}={shown[c]}" for c in [*keys, DATE])
         raise DataError(
             f"{source}: {int(absent.sum())} of {len(grid)} series x periods of the forecast "
             f"window ({dates_wanted[0].date()} .. {dates_wanted[-1].date()}) have no row; "

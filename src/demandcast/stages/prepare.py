@@ -43,8 +43,9 @@ def run(params: Params, args: argparse.Namespace) -> None:
         )
     if summary.attributes_missing:
         log.info(
-            "prepare: %d keys have no row in the attribute file (attributes missing)",
+            "prepare: %d %ss have no row in the attribute file: their attributes are missing",
             summary.attributes_missing,
+            params.data.attributes.key if params.data.attributes else "key",
         )
     log.info(
         "prepare: %d %s series, %s .. %s, %d rows (missing periods: %d read as no sales, "
