@@ -238,6 +238,19 @@ class GateParams(_Strict):
     tolerance: Float = Field(0.01, ge=0, le=1)
 
 
+class EngineParams(_Strict):
+    """Where the stages run (``engine.py``): ``local``, one pandas frame in the stage's own
+    process, or ``dask``, partitions of series on a Dask cluster. The results do not depend on
+    it (README, "Large tables")."""
+
+    kind: Literal["local", "dask"] = "local"
+    # dask: None starts a LocalCluster sized to this machine; or a scheduler address, e.g.
+    # tcp://10.0.0.5:8786 (the workers must see the repository's files at the same path)
+    scheduler: str | None = None
+    # dask: series partitions (buckets of whole series); auto: about 1 M rows each
+    partitions: Literal["auto"] | Annotated[Int, Field(ge=1)] = "auto"
+
+
 class Params(_Strict):
     horizon: Int = Field(90, ge=1, le=366)
     data: DataParams = DataParams()
@@ -247,6 +260,7 @@ class Params(_Strict):
     evaluate: EvaluateParams = EvaluateParams()
     drift: DriftParams = DriftParams()
     gate: GateParams = GateParams()
+    engine: EngineParams = EngineParams()
 
     def digest(self, *sections: str) -> str:
         """Stable hash of the named sections (all when none), for model metadata."""

@@ -14,16 +14,18 @@ Model inputs are *declared*: each builder registers a :class:`~demandcast.bundle
 (name, kind, monitored by drift or not) in the table's ``attrs``, which Parquet keeps, and the
 model's metadata records. Nothing is recognised by its name.
 
-Building is two passes, so a partitioned engine can map the second one over blocks of series:
+Building is two passes, so the dask engine (``engine.py``) maps both over partitions of series:
 
-1. :func:`pooled_levels`: the few statistics that need every series (the store and item levels
-   behind ``r_pooled_level``);
-2. :func:`sales_features` on one block of series: needs only those series' history and pass 1.
+1. :func:`shared_part`: the few statistics that need every series (the store and item sums
+   behind ``r_pooled_level``, the item sums behind ``lift_<flag>``, the category levels), per
+   partition, added up by :meth:`Shared.combine`;
+2. :func:`build` on one partition: needs only its series' history and pass 1.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -128,53 +130,149 @@ def window_mean(cum: _Cumulative, horizon: int, end_lag: int, width: int) -> np.
 
 
 @dataclass(frozen=True)
-class Pooled:
-    """Pass 1: mean sales per series-period of every store and of every item, and overall, over
-    the level window ending ``horizon`` periods back (rows follow ``stores``/``items``)."""
+class Sums:
+    """Sums over the series of each group (a store, an item, all series, one series) per
+    period, on a calendar that ends ``horizon`` periods past the table's end: the partitions
+    of a table line up at the right (every series runs to the table's end)."""
 
-    stores: pd.Index
-    store_level: np.ndarray  # (stores, periods)
-    items: pd.Index
-    item_level: np.ndarray  # (items, periods)
-    overall: np.ndarray  # (1, periods)
+    index: pd.Index  # the groups
+    arrays: dict[str, np.ndarray]  # name -> (groups, periods)
 
-    def level(self, keys: pd.DataFrame) -> np.ndarray:
-        """The pooled level (store level x item level / overall) of each series in ``keys``."""
-        store = self.store_level[self.stores.get_indexer(keys[STORE])]
-        item = self.item_level[self.items.get_indexer(keys[ITEM])]
-        with np.errstate(invalid="ignore", divide="ignore"):  # no sales known yet: NaN
-            return store * item / self.overall
+    @classmethod
+    def of(cls, groups: pd.Index, codes: np.ndarray, arrays: dict[str, np.ndarray]) -> Sums:
+        """The sums over rows of ``arrays`` (series x periods) by ``codes`` into ``groups``."""
+        out = {}
+        for name, values in arrays.items():
+            total = np.zeros((len(groups), values.shape[1]))
+            np.add.at(total, codes, values)
+            out[name] = total
+        return cls(groups, out)
+
+    @staticmethod
+    def combine(parts: Sequence[Sums]) -> Sums:
+        """The sums of partitions of series (groups may span partitions)."""
+        if len(parts) == 1:
+            return parts[0]
+        index = parts[0].index
+        for part in parts[1:]:
+            index = index.union(part.index)
+        width = max(a.shape[1] for part in parts for a in part.arrays.values())
+        out = {name: np.zeros((len(index), width)) for name in parts[0].arrays}
+        for part in parts:
+            rows = index.get_indexer(part.index)
+            for name, values in part.arrays.items():
+                out[name][rows, width - values.shape[1] :] += values
+        return Sums(index, out)
+
+    def at(self, groups: pd.Index, name: str, width: int) -> np.ndarray:
+        """The sums of each of ``groups`` over the last ``width`` periods."""
+        values = self.arrays[name][self.index.get_indexer(groups)]
+        return values[:, values.shape[1] - width :]
 
 
-def _group_mean(total: np.ndarray, count: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Mean per series-period over all series sharing a code: (codes.max() + 1, periods)."""
-    n = codes.max() + 1
-    group_total = np.zeros((n, total.shape[1]))
-    group_count = np.zeros((n, total.shape[1]))
-    np.add.at(group_total, codes, total)
-    np.add.at(group_count, codes, count)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return group_total / group_count
+@dataclass(frozen=True)
+class Shared:
+    """Pass 1: what the features of one partition of series need from every series."""
+
+    pooled: dict[str, Sums]  # store, item, all: sales and known periods over the level window
+    lifts: dict[str, Sums]  # flag -> sales on flagged periods and their usual sales, per item
+    levels: dict[str, list[str]]  # category covariate or attribute -> its sorted levels
+
+    @staticmethod
+    def combine(parts: Sequence[Shared]) -> Shared:
+        first = parts[0]
+        return Shared(
+            pooled={k: Sums.combine([p.pooled[k] for p in parts]) for k in first.pooled},
+            lifts={k: Sums.combine([p.lifts[k] for p in parts]) for k in first.lifts},
+            levels={
+                k: sorted(set().union(*(p.levels[k] for p in parts))) for k in first.levels
+            },
+        )
+
+    def pooled_level(self, panel: Panel, width: int) -> np.ndarray | None:
+        """The pooled level (store level x item level / overall) of each series of ``panel``
+        over its last ``width`` periods; None when there is nothing to pool (a store-only
+        table, or one store)."""
+        if not self.pooled or len(self.pooled[STORE].index) < 2:
+            return None
+
+        def level(kind: str, groups: pd.Index) -> np.ndarray:
+            sums = self.pooled[kind]
+            with np.errstate(invalid="ignore", divide="ignore"):  # none known yet: NaN
+                return sums.at(groups, "total", width) / sums.at(groups, "count", width)
+
+        store = level(STORE, pd.Index(panel.keys[STORE]))
+        item = level(ITEM, pd.Index(panel.keys[ITEM]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return store * item / level("all", pd.Index([0] * len(panel.keys)))
+
+    def lift(self, name: str, panel: Panel, width: int) -> np.ndarray:
+        """``lift_<name>`` of each series of ``panel`` (see :func:`flag_sums`)."""
+        sums = self.lifts[name]
+        groups = _lift_groups(panel.keys)
+        flagged, usual = sums.at(groups, "sales", width), sums.at(groups, "usual", width)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(usual > 0, flagged / usual, np.nan).astype(np.float32)
 
 
-def pooled_levels(panel: Panel, horizon: int) -> Pooled | None:
-    """Pass 1 over every series; None when there is nothing to pool (store-only or one store)."""
-    if ITEM not in panel.keys.columns or panel.keys[STORE].nunique() < 2:
-        return None
+def _lift_groups(keys: pd.DataFrame) -> pd.Index:
+    """A flag's lift is pooled over the stores of an item (each series alone without items)."""
+    return pd.Index(keys[ITEM]) if ITEM in keys.columns else series_index(keys, list(keys.columns))
+
+
+def pooled_sums(panel: Panel, horizon: int) -> dict[str, Sums]:
+    """Pass 1, pooled levels: per store, per item and overall, the sales and the number of
+    known periods over the level window (a year) ending ``horizon`` periods back; empty for a
+    store-only table."""
+    if ITEM not in panel.keys.columns:
+        return {}
     total, count = _Cumulative(panel.sales, horizon).window(horizon, panel.freq.year)
-    store_code, stores = pd.factorize(panel.keys[STORE])
-    item_code, items = pd.factorize(panel.keys[ITEM])
-    return Pooled(
-        stores=pd.Index(stores),
-        store_level=_group_mean(total, count, store_code),
-        items=pd.Index(items),
-        item_level=_group_mean(total, count, item_code),
-        overall=_group_mean(total, count, np.zeros(len(panel.keys), dtype=int)),
+    out = {}
+    for kind, values in ((STORE, panel.keys[STORE]), (ITEM, panel.keys[ITEM])):
+        codes, groups = pd.factorize(values, sort=True)
+        out[kind] = Sums.of(pd.Index(groups), codes, {"total": total, "count": count})
+    everyone = np.zeros(len(panel.keys), dtype=int)
+    out["all"] = Sums.of(pd.Index([0]), everyone, {"total": total, "count": count})
+    return out
+
+
+def shared_part(
+    prepared: pd.DataFrame, horizon: int, freq: Frequency | None = None
+) -> Shared:
+    """Pass 1 over one partition of whole series (or the whole table); combine the
+    partitions' with :meth:`Shared.combine`."""
+    freq = freq or frequency_of(prepared)
+    kinds = carried_kinds(prepared)
+    sales = _demand(prepared)
+    panel = to_panel(sales, freq)
+    flags = {
+        name: to_panel(sales.assign(**{SALES: prepared[name]}), freq).sales
+        for name, kind in kinds.get("covariate", {}).items()
+        if kind == "flag"
+    }
+    levels = {
+        name: {str(v) for v in prepared[name].dropna().unique()}
+        for role in ("covariate", "attribute")
+        for name, kind in kinds.get(role, {}).items()
+        if kind == "category"
+    }
+    return Shared(
+        pooled_sums(panel, horizon),
+        flag_sums(panel, flags, horizon),
+        {k: sorted(v) for k, v in levels.items()},
     )
 
 
+def _demand(prepared: pd.DataFrame) -> pd.DataFrame:
+    """Keys, date and sales; closed periods: a known zero, not demand (NaN in every window)."""
+    sales = prepared[[*series_columns(prepared), DATE, SALES]]
+    if OPEN in prepared.columns:
+        sales = sales.assign(**{SALES: prepared[SALES].where(prepared[OPEN] != 0)})
+    return sales
+
+
 def sales_features(
-    panel: Panel, horizon: int, params: FeatureParams, pooled: Pooled | None = None
+    panel: Panel, horizon: int, params: FeatureParams, shared: Shared | None = None
 ) -> dict[str, np.ndarray]:
     """Pass 2: every sales-derived feature of the series in ``panel`` as (series x period)
     matrices over the calendar + ``horizon`` periods."""
@@ -209,8 +307,9 @@ def sales_features(
     feats["r_growth"] = safe_level / np.maximum(prior_level, LEVEL_FLOOR)  # NaN stays NaN
     # Pooled estimate of the series level from its store's and its item's levels: far less noisy
     # than the series' own level when store and item effects are (close to) separable.
+    pooled = shared.pooled_level(panel, level.shape[1]) if shared is not None else None
     if pooled is not None:
-        feats["r_pooled_level"] = ratio(pooled.level(panel.keys))
+        feats["r_pooled_level"] = ratio(pooled)
     return feats
 
 
@@ -226,18 +325,15 @@ def calendar(dates: pd.DatetimeIndex | pd.Series, freq: Frequency = DAY) -> dict
     return {name: every[name]() for name in CALENDARS[freq.name]}
 
 
-def flag_lifts(panel: Panel, flags: dict[str, np.ndarray], horizon: int) -> dict[str, np.ndarray]:
-    """Pass 1 for each flag covariate: how much more an item sells when the flag is set,
-    ``lift_<flag>`` (series x periods). Its sales on the flagged open periods up to
-    ``horizon`` periods back (all its history then: the more, the less noise), over what the
-    same periods would have sold without the flag (the mean of the unflagged periods in the
-    28 days before each), pooled over the stores of the item (each series alone in a
-    store-only table). NaN until both are known. ``flags``: each flag as a
-    (series x period) matrix on the panel's calendar."""
-    if ITEM in panel.keys.columns and panel.keys[STORE].nunique() > 1:
-        group, _ = pd.factorize(panel.keys[ITEM])
-    else:
-        group = np.arange(len(panel.keys))
+def flag_sums(panel: Panel, flags: dict[str, np.ndarray], horizon: int) -> dict[str, Sums]:
+    """Pass 1 for each flag covariate, the sums behind ``lift_<flag>`` (how much more an item
+    sells when the flag is set): its sales on the flagged open periods up to ``horizon``
+    periods back (all its history then: the more, the less noise), and what the same periods
+    would have sold without the flag (the mean of the unflagged periods in the 28 days before
+    each), summed over the stores of the item (each series alone in a store-only table).
+    ``flags``: each flag as a (series x period) matrix on the panel's calendar."""
+    groups = _lift_groups(panel.keys)
+    codes, index = groups.factorize(sort=True)
     n_periods = panel.sales.shape[1]
     out = {}
     for name, flag in flags.items():
@@ -245,27 +341,22 @@ def flag_lifts(panel: Panel, flags: dict[str, np.ndarray], horizon: int) -> dict
         off = np.where(flagged, np.nan, panel.sales)
         recent = window_mean(_Cumulative(off, 0), 1, 1, panel.freq.periods(28))[:, :n_periods]
         usable = flagged & ~np.isnan(panel.sales) & ~np.isnan(recent)
-        sums = []
-        for values in (panel.sales, recent):
+        sums = {}
+        for key, values in (("sales", panel.sales), ("usual", recent)):
             total, _ = _Cumulative(np.where(usable, values, np.nan), horizon).window(
                 horizon, n_periods
             )
-            sums.append(_group_mean(total, np.ones_like(total), group)[group])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            lift = np.where(sums[1] > 0, sums[0] / sums[1], np.nan)
-        out[f"lift_{name}"] = lift.astype(np.float32)
+            sums[key] = total
+        out[name] = Sums.of(pd.Index(index), codes, sums)
     return out
 
 
 def _block_frame(
-    panel: Panel,
-    horizon: int,
-    params: FeatureParams,
-    pooled: Pooled | None,
-    lifts: dict[str, np.ndarray] | None = None,
+    panel: Panel, horizon: int, params: FeatureParams, shared: Shared, flags: list[str]
 ) -> pd.DataFrame:
-    feats = sales_features(panel, horizon, params, pooled)
-    feats.update(lifts or {})
+    feats = sales_features(panel, horizon, params, shared)
+    width = panel.sales.shape[1] + horizon
+    feats.update({f"lift_{name}": shared.lift(name, panel, width) for name in flags})
     n_series, n_periods = panel.sales.shape
     sales = np.concatenate([panel.sales, np.full((n_series, horizon), np.nan)], axis=1)
     first = panel.first_periods()
@@ -292,6 +383,7 @@ def build(
     block_series: int | None = None,
     plan: pd.DataFrame | None = None,
     levels: dict[str, list[str]] | None = None,
+    shared: Shared | None = None,
 ) -> pd.DataFrame:
     """One row per series and period, from each series' first period to ``horizon`` periods
     past the end of the data (those last rows have ``sales = NaN``: they are the forecast).
@@ -306,7 +398,11 @@ def build(
     ``freq``: the period of ``prepared`` (default: the one it records). In a series' first
     ``horizon`` periods no sales are known ``horizon`` periods back: their ``log_level`` is NaN,
     they are not trained on (see :func:`trainable`), and a forecast from there falls back on
-    the levels known at the cutoff (``model.forecast_rows``). Pass 2 runs over blocks of
+    the levels known at the cutoff (``model.forecast_rows``).
+
+    ``prepared`` may be one partition of whole series of a larger table (the dask engine):
+    ``shared`` is then pass 1 over every partition (:func:`shared_part`, combined), and the
+    result is the partition's rows of the whole table's features. Pass 2 runs over blocks of
     ``block_series`` series (None: one block); the result does not depend on the block size."""
     freq = freq or frequency_of(prepared)
     kinds = carried_kinds(prepared)
@@ -316,27 +412,12 @@ def build(
         raise ConfigError(
             f"covariates or attributes {clash} have the names of built features: rename them"
         )
-    sales = prepared[[*series_columns(prepared), DATE, SALES]]
-    if OPEN in prepared.columns:  # closed: a known zero, not demand (NaN in every window)
-        sales = sales.assign(**{SALES: prepared[SALES].where(prepared[OPEN] != 0)})
-    panel = to_panel(sales, freq)
-    pooled = pooled_levels(panel, horizon)
-    flags = {
-        name: to_panel(sales.assign(**{SALES: prepared[name]}), freq).sales
-        for name, kind in kinds.get("covariate", {}).items()
-        if kind == "flag"
-    }
-    lifts = flag_lifts(panel, flags, horizon)
+    shared = shared or Shared.combine([shared_part(prepared, horizon, freq)])
+    panel = to_panel(_demand(prepared), freq)
     n = len(panel.keys)
     size = block_series or n
     blocks = [
-        _block_frame(
-            panel.block(slice(lo, lo + size)),
-            horizon,
-            params,
-            pooled,
-            {name: lift[lo : lo + size] for name, lift in lifts.items()},
-        )
+        _block_frame(panel.block(slice(lo, lo + size)), horizon, params, shared, [*shared.lifts])
         for lo in range(0, n, size)
     ]
     out = pd.concat(blocks, ignore_index=True) if len(blocks) > 1 else blocks[0]
@@ -363,9 +444,7 @@ def build(
     for kind in ("covariate", "attribute"):
         for name, value_kind in kinds.get(kind, {}).items():
             if value_kind == "category":
-                known = (levels or {}).get(name) or sorted(
-                    map(str, prepared[name].dropna().unique())
-                )
+                known = (levels or {}).get(name) or shared.levels[name]
                 codes = pd.Index(known).get_indexer(out[name].astype(object))
                 out[name] = np.where(codes >= 0, codes, np.nan).astype(np.float32)
                 specs.append(FeatureSpec(name, kind, False, "category", list(known)))

@@ -15,7 +15,7 @@ import re
 import warnings
 import zlib
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -23,6 +23,9 @@ import pyarrow as pa
 from demandcast.config import ColumnMap
 from demandcast.data.schema import DATE, ITEM, OPEN, SALES, STORE
 from demandcast.errors import DataError
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
 
 READERS = {".csv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 ENCODING = "utf-8"  # CSV files are read as UTF-8 (a byte-order mark is allowed)
@@ -41,13 +44,8 @@ def read_file(path: Path | str, text: dict[str, type] | None = None) -> pd.DataF
     """A CSV or Parquet file as it is (``text``: columns read as text from a CSV), or a
     :class:`DataError` saying what is wrong with it."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found (check the path in params.yaml)")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a file (check the path in params.yaml)")
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
+    read_file_head(path)
+    kind = READERS[path.suffix.lower()]
     return _read_csv(path, text or {}) if kind == "csv" else _read_parquet(path)
 
 
@@ -92,8 +90,52 @@ def read_table(
     return frame
 
 
+def read_table_lazily(path: Path | str, columns: ColumnMap) -> dd.DataFrame:
+    """:func:`read_table` for a table too large for one process: a dask DataFrame in blocks
+    of rows, the mapped columns renamed to the canonical names. A CSV's columns are all read
+    as text (typed per partition by ``prepare_table``, as mixed columns are here); the key
+    columns are left as text (see ``stages/raw.py``)."""
+    import dask.dataframe as dd
+
+    path = Path(path)
+    read_file_head(path)  # the file's own errors, as read_table says them
+    wanted = {canonical: theirs for canonical, theirs in columns.model_dump().items() if theirs}
+    if READERS[path.suffix.lower()] == "csv":
+        frame = dd.read_csv(
+            path, dtype=str, keep_default_na=True, encoding=ENCODING, blocksize="64MB"
+        )
+    else:
+        frame = dd.read_parquet(path)
+    missing = [f"{v!r} (for {k})" for k, v in wanted.items() if v not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing required column(s) {', '.join(missing)}; the file has "
+            f"{list(frame.columns)}. Fix data.columns in params.yaml to name your columns."
+        )
+    clash = [c for c in (DATE, STORE, ITEM, SALES, OPEN) if c in frame.columns and c in wanted]
+    clash = [c for c in clash if c not in wanted.values()]
+    frame = frame.drop(columns=clash).rename(columns={v: k for k, v in wanted.items()})
+    for key in (STORE, ITEM):
+        if key in frame.columns:
+            frame[key] = frame[key].astype("string").str.strip().astype(object)
+    return frame
+
+
+def read_file_head(path: Path) -> None:
+    """Refuse a file :func:`read_file` would refuse for what it is (missing, a folder, an
+    unsupported type, not text), without reading it whole."""
+    if not path.exists():
+        raise DataError(f"{path}: file not found (check the path in params.yaml)")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file (check the path in params.yaml)")
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
+    if kind == "csv":
+        _sniff(path)
+
+
 def _read_csv(path: Path, keys: dict[str, type]) -> pd.DataFrame:
-    _sniff(path)
     try:
         with warnings.catch_warnings(record=True) as caught:
             # mixed types in a column: handled by read_table (read as text), not the user's task

@@ -169,15 +169,23 @@ def check_plan(
     return plan, int((~inside).sum())
 
 
-def unseen_levels(plan: pd.DataFrame, prepared: pd.DataFrame, params: Params) -> dict[str, int]:
-    """Per category covariate, the plan's rows whose level the sales table never has (the
-    model reads them as missing)."""
+def category_levels(prepared: pd.DataFrame, params: Params) -> dict[str, set[str]]:
+    """The levels each category covariate has in the sales table."""
+    return {
+        column: set(prepared[column].dropna().unique())
+        for column, kind in params.data.covariates.items()
+        if kind == "category"
+    }
+
+
+def unseen_levels(plan: pd.DataFrame, levels: Mapping[str, set[str]]) -> dict[str, int]:
+    """Per category covariate (``levels``: :func:`category_levels` of the sales table), the
+    plan's rows whose level the sales table never has (the model reads them as missing)."""
     out = {}
-    for column, kind in params.data.covariates.items():
-        if kind == "category":
-            new = plan[column].notna() & ~plan[column].isin(prepared[column].dropna().unique())
-            if new.any():
-                out[column] = int(new.sum())
+    for column, known in levels.items():
+        new = plan[column].notna() & ~plan[column].isin(list(known))
+        if new.any():
+            out[column] = int(new.sum())
     return out
 
 
@@ -195,7 +203,7 @@ def make_plan(
         plan, summary["defaults"] = default_plan(prepared, params)
     else:
         plan, summary["rows_outside_window"] = check_plan(raw, prepared, params, source or "")
-    unseen = unseen_levels(plan, prepared, params)
+    unseen = unseen_levels(plan, category_levels(prepared, params))
     if unseen:
         summary["unseen_levels"] = unseen
     plan, _ = join_attributes(plan, attributes, params)

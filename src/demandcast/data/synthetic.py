@@ -185,13 +185,24 @@ def drivers(
     }
 
 
-def generate(cfg: Synthetic, *, with_true_mean: bool = True) -> pd.DataFrame:
+def _only(keys: pd.DataFrame, series: pd.DataFrame | None) -> pd.DataFrame:
+    """The rows of ``keys`` whose (store, item) is one of ``series`` (None: all)."""
+    if series is None:
+        return keys
+    wanted = pd.MultiIndex.from_frame(series[["store", "item"]])
+    return keys.loc[pd.MultiIndex.from_frame(keys[["store", "item"]]).isin(wanted)]
+
+
+def generate(
+    cfg: Synthetic, *, with_true_mean: bool = True, series: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Long-format sales: date, store, item, sales (and the true mean); one row per series and
     day, or per series and week (``cfg.frequency``: the sum of the 7 daily means, dated on the
-    week's first day; only whole weeks)."""
+    week's first day; only whole weeks). ``series`` (store, item): only those series, exactly
+    as in the whole table (each series draws from its own streams)."""
     end = pd.Timestamp(cfg.start) + pd.Timedelta(days=cfg.days - 1)
     frames = []
-    for store, item, first_day in series_keys(cfg).itertuples(index=False):
+    for store, item, first_day in _only(series_keys(cfg), series).itertuples(index=False):
         if first_day > end:
             continue
         dates = pd.date_range(first_day, end, freq="D")
@@ -206,13 +217,14 @@ def generate(cfg: Synthetic, *, with_true_mean: bool = True) -> pd.DataFrame:
     return frame if with_true_mean else frame.drop(columns=TRUE_MEAN)
 
 
-def plan(cfg: Synthetic, periods: int) -> pd.DataFrame:
-    """The drivers (open, promo, holiday) of every series for the ``periods`` days (or weeks)
-    after the data: what a chain knows of its forecast window in advance."""
+def plan(cfg: Synthetic, periods: int, series: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The drivers (open, promo, holiday) of every series (or of ``series``) for the
+    ``periods`` days (or weeks) after the data: what a chain knows of its forecast window in
+    advance."""
     step = 7 if cfg.frequency == "weekly" else 1
     days = cfg.days // 7 * 7 if step == 7 else cfg.days
     first = pd.Timestamp(cfg.start) + pd.Timedelta(days=days)
-    keys = series_keys(cfg)[["store", "item"]]
+    keys = _only(series_keys(cfg), series)[["store", "item"]].reset_index(drop=True)
     dates = pd.date_range(first, periods=periods * step, freq="D")
     frame = keys.loc[keys.index.repeat(len(dates))].reset_index(drop=True)
     frame["date"] = np.tile(dates.to_numpy(), len(keys))

@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -85,6 +85,20 @@ class Summary:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def combine(cls, parts: list[Summary]) -> Summary:
+        """The summary of a table prepared in partitions of whole series (``engine.py``)."""
+        counts = ("rows_in", "rows_out", "negative_sales", "filled_zero", "outage", "series")
+        first = parts[0]
+        return replace(
+            first,
+            **{name: sum(getattr(p, name) for p in parts) for name in counts},
+            series_not_evaluated=sum(p.series_not_evaluated for p in parts),
+            closed=sum(p.closed for p in parts),
+            start=min(p.start for p in parts),
+            end=max(p.end for p in parts),
+        )
 
 
 def validate(
@@ -247,13 +261,18 @@ def detect_frequency(dates: pd.Series, setting: str, source: str) -> Frequency:
 
 
 def fill_gaps(
-    frame: pd.DataFrame, freq: Frequency = DAY, gaps: str = "zero", outage_periods: int = 28
+    frame: pd.DataFrame,
+    freq: Frequency = DAY,
+    gaps: str = "zero",
+    outage_periods: int = 28,
+    end: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, int, int]:
-    """Apply the gap rule (module docstring); return the table on a full calendar of periods,
-    how many missing periods became 0 and how many became unknown (NaN)."""
+    """Apply the gap rule (module docstring); return the table on a full calendar of periods
+    (to ``end``, the whole table's last date: by default ``frame``'s), how many missing
+    periods became 0 and how many became unknown (NaN)."""
     keys = series_columns(frame)
     frame = frame.sort_values([*keys, DATE], ignore_index=True)
-    end = frame[DATE].max()
+    end = frame[DATE].max() if end is None else end
     grouped = frame.groupby(keys, sort=True)[DATE]
     first, last = grouped.min(), grouped.max()
     lengths = ((end - first).dt.days // freq.days + 1).to_numpy()
@@ -295,21 +314,27 @@ def prepare_table(
     *,
     require_evaluable: bool = True,
     attributes: pd.DataFrame | None = None,
+    calendar: tuple[Frequency, pd.Timestamp] | None = None,
 ) -> tuple[pd.DataFrame, Summary]:
     """The prepared table (its frequency in ``attrs``) and ``reports/prepare.json``: only the
     canonical columns, ``open``, the covariates and the ``attributes``
     (``covariates.read_attributes``) joined on, all typed.
 
     ``require_evaluable``: refuse the table when no series is long enough for a holdout (the
-    ``prepare`` stage); the drift stage reads today's data without that rule."""
+    ``prepare`` stage); the drift stage reads today's data without that rule. ``calendar``:
+    the period and last date of the whole table when ``frame`` is one partition of its series
+    (``engine.py``); by default ``frame``'s own."""
     names = {k: v for k, v in params.data.columns.model_dump().items() if v}
     selected = select_typed(frame, params, source, names)
     checked, negative = validate(
         selected, source, params.data.date_format, params.prepare.negative_sales, names
     )
-    freq = detect_frequency(checked[DATE], params.data.frequency, source)
+    if calendar is None:
+        freq, end = detect_frequency(checked[DATE], params.data.frequency, source), None
+    else:
+        freq, end = calendar
     outage_periods = params.prepare.outage_periods or freq.periods(28)
-    full, zero, unknown = fill_gaps(checked, freq, params.prepare.gaps, outage_periods)
+    full, zero, unknown = fill_gaps(checked, freq, params.prepare.gaps, outage_periods, end)
     if OPEN in full.columns:  # a period filled with no sales was open; an outage: unknown
         full.loc[full[OPEN].isna() & full[SALES].notna(), OPEN] = 1.0
     for column, kind in params.data.covariates.items():

@@ -7,15 +7,24 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from demandcast.config import Params, load_params
 from demandcast.errors import ConfigError, DataError
-from demandcast.files import atomic_path
+from demandcast.files import (
+    aside_prefix,
+    atomic_path,
+    private_prefix,
+    remove_leftovers,
+    replace_dir,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,6 +49,40 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` to ``path`` atomically: the file appears whole or not at all."""
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
+
+
+# The prepared and feature tables are Parquet datasets: a folder of part files, one per
+# partition of whole series, in key order (one part on the local engine). pandas reads the
+# folder as one table (pd.read_parquet(folder)); dask reads one partition per part.
+def part_file(folder: Path | str, index: int) -> Path:
+    return Path(folder) / f"part-{index:05d}.parquet"
+
+
+def parts(folder: Path) -> list[Path]:
+    """The part files of a dataset, in order."""
+    found = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    if not found:
+        raise DataError(f"{folder}: not found or empty; run the stage that writes it (dvc repro)")
+    return found
+
+
+@contextmanager
+def dataset(path: Path) -> Iterator[Path]:
+    """A staging folder beside ``path`` for the part files (written by the engine's tasks),
+    swapped in whole when the block ends without an error: a failed or killed run leaves
+    ``path`` as it was. Leftovers of killed runs are removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path.parent, f".{path.name}.", ".tmp")
+    remove_leftovers(path.parent, aside_prefix(path))
+    staging = Path(
+        tempfile.mkdtemp(prefix=private_prefix(f".{path.name}."), suffix=".tmp", dir=path.parent)
+    )
+    try:
+        yield staging
+        staging.chmod(0o755)
+        replace_dir(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def params_option(parser: argparse.ArgumentParser) -> None:

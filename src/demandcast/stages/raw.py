@@ -1,11 +1,24 @@
-"""The raw tables as params.yaml configures them: read by ``prepare`` and ``drift``."""
+"""The raw tables as params.yaml configures them: read by ``prepare`` and ``drift``; on the
+dask engine, split into partitions of whole series (:func:`raw_partitions`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 import pandas as pd
 
 from demandcast.config import Params
 from demandcast.data import load, synthetic
+from demandcast.data.schema import DATE, ITEM, STORE
+from demandcast.data.validate import detect_frequency, parse_dates
+from demandcast.frequency import DAY, WEEK, Frequency
+
+if TYPE_CHECKING:
+    from demandcast.engine import Engine
+
+PART = "_part"  # the partition of a series, in the keys of raw_partitions
 
 
 def load_raw(params: Params) -> tuple[pd.DataFrame, str]:
@@ -27,3 +40,65 @@ def load_plan(params: Params) -> tuple[pd.DataFrame | None, str | None]:
         cfg = params.data.synthetic
         return synthetic.plan(cfg, params.horizon), f"synthetic(seed={cfg.seed})"
     return None, None
+
+
+@dataclass(frozen=True)
+class RawPart:
+    """The raw rows of one partition: a frame (or, on dask, a task that makes one), or the
+    synthetic generator's ``series``."""
+
+    frame: Any = None  # pd.DataFrame | dask Delayed
+    series: pd.DataFrame | None = None  # store, item
+
+    def load(self, params: Params) -> pd.DataFrame:
+        if self.frame is not None:
+            frame: pd.DataFrame = self.frame
+            return frame.reset_index(drop=True)
+        return synthetic.generate(params.data.synthetic, series=self.series)
+
+
+def raw_partitions(
+    params: Params, engine: Engine
+) -> tuple[list[RawPart], pd.DataFrame, tuple[Frequency, pd.Timestamp], str]:
+    """The raw table in partitions of whole series, contiguous in key order: the parts, every
+    series' keys with its partition (column ``_part``), the table's period and last date (one
+    partition alone cannot tell), and the table's name in messages."""
+    if params.data.source == "synthetic":
+        cfg = params.data.synthetic
+        keys = synthetic.series_keys(cfg)[[STORE, ITEM]]
+        one = synthetic.generate(cfg, series=keys.iloc[:1])
+        freq = WEEK if cfg.frequency == "weekly" else DAY
+        keys = _assign(keys, engine.partitions(len(keys) * len(one)))
+        parts = [
+            RawPart(series=group.drop(columns=PART)) for _, group in keys.groupby(PART, sort=True)
+        ]
+        return parts, keys, (freq, one[DATE].max()), f"synthetic(seed={cfg.seed})"
+    path = str(params.data.path)
+    frame = load.read_table_lazily(path, params.data.columns)
+    names = [k for k in (STORE, ITEM) if k in frame.columns]
+    keys = frame[names].drop_duplicates().compute()
+    for key in names:  # integers only when every key of the whole table is a plain integer
+        keys[key] = load.int_if_plain(keys[key])
+    keys = keys.dropna().sort_values(names, ignore_index=True)
+    dates = parse_dates(pd.Series(frame[DATE].drop_duplicates().compute()), params.data.date_format, path)
+    dates = dates.dropna()  # rows with bad dates are refused by their partition
+    freq = detect_frequency(dates, params.data.frequency, path)
+    rows = int(frame.shape[0].compute())
+    keys = _assign(keys, engine.partitions(rows))
+    text = keys.astype({k: str for k in names})
+    with_part = frame.merge(text, on=names, how="left")
+    with_part[PART] = with_part[PART].fillna(0).astype(int)  # no key: refused by partition 0
+    for key in names:
+        if keys[key].dtype != object:
+            with_part[key] = with_part[key].astype(keys[key].dtype)
+    count = int(keys[PART].max()) + 1
+    ordered = with_part.set_index(PART, divisions=[*range(count), count - 1])
+    parts = [RawPart(frame=delayed) for delayed in ordered.to_delayed()]
+    return parts, keys, (freq, dates.max()), path
+
+
+def _assign(keys: pd.DataFrame, partitions: int) -> pd.DataFrame:
+    """``keys`` (sorted) with ``_part``: ``partitions`` contiguous runs of about equal size."""
+    n = len(keys)
+    partitions = max(1, min(partitions, n))
+    return keys.reset_index(drop=True).assign(**{PART: np.arange(n) * partitions // n})
