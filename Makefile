@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint format serve image lock clean help
+.PHONY: run test lint format serve image image-pipeline lock clean help
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -64,6 +64,12 @@ serve: $(VENV)/.dev  ## serve the pipeline's model (models/serving) on 127.0.0.1
 # BASE_IMAGE empty: the Dockerfile's own, python:3.11-slim pinned by digest.
 image:  ## build the serving image (API + models/serving; run the pipeline first)
 	$(CONTAINER) build $(IMAGE_FORMAT) $(BUILD_FLAGS) $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
+
+# One image for the Dask scheduler, its workers and the `dvc repro` runner
+# (docker-compose.dask.yml); no data or model in it: the repository is mounted at /repo.
+# The same overrides as `image` but IMAGE.
+image-pipeline:  ## build the pipeline's image, demandcast-pipeline (Dockerfile.pipeline)
+	$(CONTAINER) build $(IMAGE_FORMAT) $(BUILD_FLAGS) $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg REVISION=$(REVISION) -f Dockerfile.pipeline -t demandcast-pipeline .
 
 # The locks pin every package with the sha256 of its files (pip then checks them): resolved
 # with pip, hashed by pip-compile (pip-tools, in a venv of its own), see requirements/hashes.py.

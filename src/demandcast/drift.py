@@ -50,10 +50,19 @@ import pandas as pd
 
 from demandcast import bundle
 from demandcast.config import DriftParams, Params
-from demandcast.data.schema import DATE, SALES, TRUE_MEAN, plain
+from demandcast.data.schema import DATE, ITEM, SALES, STORE, TRUE_MEAN, plain, series_index
 from demandcast.errors import ConfigError, DataError
 from demandcast.evaluate import score
-from demandcast.features import CLOSURE_FEATURES, add_encodings, build, trainable
+from demandcast.features import (
+    CLOSURE_FEATURES,
+    ENCODINGS,
+    Encodings,
+    Shared,
+    build,
+    shared_part,
+    trainable,
+    with_encodings,
+)
 from demandcast.frequency import Frequency
 from demandcast.metrics import Holdout
 from demandcast.model import forecast_rows
@@ -80,14 +89,6 @@ class Window:
 
     def as_dict(self) -> dict[str, str]:
         return {"start": str(self.start.date()), "end": str(self.end.date())}
-
-
-def new_sales_window(
-    prepared: pd.DataFrame, cutoff: pd.Timestamp, freq: Frequency
-) -> Window | None:
-    """The periods after ``cutoff`` with sales, or None when there are none yet."""
-    last = prepared.loc[prepared[SALES].notna(), DATE].max()
-    return Window(cutoff + freq.step(), last, freq) if last > cutoff else None
 
 
 def reference_window(
@@ -237,16 +238,36 @@ def concept_drift(
     return out
 
 
+def model_encodings(model: bundle.Bundle) -> Encodings:
+    """The store, item and series encodings the model was trained with (the same for every row
+    of a series: read off its frozen forecast rows)."""
+    meta = model.meta
+    keys = meta.series_keys
+    series = pd.DataFrame(meta.series, columns=keys)
+    first = model.forecast[:: meta.horizon]  # each series' first forecast row
+    means = {}
+    for name, by in ENCODINGS.items():
+        if name in meta.feature_names:
+            values = pd.Series(first[:, meta.feature_names.index(name)], dtype=np.float64)
+            index = series_index(series, by or keys)
+            means[name] = values.set_axis(index).groupby(level=list(range(index.nlevels))).first()
+    return Encodings(means, meta.training_rows)
+
+
 def model_inputs(
-    prepared: pd.DataFrame, meta: bundle.Meta, params: Params
+    prepared: pd.DataFrame, model: bundle.Bundle, params: Params, shared: Shared | None = None
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Features of today's data for ``meta``'s model, with the encodings computed from its
-    training rows exactly as ``model.fit`` does; and which rows those training rows are."""
+    """Features of today's data for ``model``, with its own encodings; and which rows are
+    its training rows. ``prepared`` may be one partition of series (``shared``: pass 1 over
+    all of them, see ``features.build``)."""
+    meta = model.meta
     levels = {f.name: f.levels for f in meta.features if f.levels is not None}
-    features = build(prepared, meta.horizon, params.features, meta.frequency, levels=levels)
+    features = build(
+        prepared, meta.horizon, params.features, meta.frequency, levels=levels, shared=shared
+    )
     cutoff = pd.Timestamp(meta.cutoff)
     trained = trainable(features, cutoff)
-    features = add_encodings(features, trained)
+    features = with_encodings(features, model_encodings(model))
     missing = [c for c in meta.feature_names if c not in features.columns]
     if missing:
         raise DataError(
@@ -254,6 +275,109 @@ def model_inputs(
             "(features changed since training): run `dvc repro` to retrain"
         )
     return features, trained
+
+
+@dataclass(frozen=True)
+class Survey:
+    """Pass 1 over today's data (or one partition of its series): its first date, its last
+    period with sales, and what every partition's features need (``features.Shared``)."""
+
+    first: pd.Timestamp
+    last_sales: pd.Timestamp
+    shared: Shared
+
+    @classmethod
+    def of(cls, prepared: pd.DataFrame, horizon: int) -> Survey:
+        return cls(
+            prepared[DATE].min(),
+            prepared.loc[prepared[SALES].notna(), DATE].max(),
+            shared_part(prepared, horizon),
+        )
+
+    @staticmethod
+    def combine(parts: list[Survey]) -> Survey:
+        return Survey(
+            min(p.first for p in parts),
+            max(p.last_sales for p in parts if not pd.isna(p.last_sales)),
+            Shared.combine([p.shared for p in parts]),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which model is judged on which periods (from the :class:`Survey` of all series)."""
+
+    scored: bundle.Bundle
+    holdout: bool  # no sales after the deployed model's cutoff yet: the eval model's holdout
+    current: Window
+    reference: Window
+    kind: str  # season | recent
+
+
+def plan(
+    survey: Survey,
+    deployed: bundle.Bundle,
+    evaluation: bundle.Bundle,
+    baseline: Holdout,
+    params: Params,
+) -> Plan:
+    if baseline.end != deployed.meta.trained_through:
+        raise DataError(
+            f"reports/metrics.json evaluates a holdout ending {baseline.end}, but the "
+            f"deployed model was trained through {deployed.meta.trained_through}: run `dvc repro`"
+        )
+    freq = deployed.meta.frequency
+
+    def after(cutoff: pd.Timestamp) -> Window | None:
+        last = survey.last_sales
+        return Window(cutoff + freq.step(), last, freq) if last > cutoff else None
+
+    holdout = after(pd.Timestamp(deployed.meta.cutoff)) is None
+    scored = evaluation if holdout else deployed
+    cutoff = pd.Timestamp(scored.meta.cutoff)
+    current = after(cutoff)
+    if current is None:
+        raise DataError(
+            f"no sales after {scored.meta.trained_through}, the evaluation model's cutoff"
+        )
+    reference, kind = reference_window(
+        current, cutoff, survey.first, scored.meta.horizon, params.drift.reference
+    )
+    return Plan(scored, holdout, current, reference, kind)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Pass 2: the rows judged, from today's data (or one partition of its series)."""
+
+    future: pd.DataFrame  # the model's forecast rows, rebuilt from today's data
+    reference: pd.DataFrame  # training rows in the reference window
+    unseen: list[dict[str, Any]]  # series the model has never seen
+
+    @classmethod
+    def of(cls, prepared: pd.DataFrame, chosen: Plan, params: Params, shared: Shared) -> Rows:
+        meta = chosen.scored.meta
+        features, trained = model_inputs(prepared, chosen.scored, params, shared)
+        known = known_series(features, meta)
+        columns = [*meta.series_keys, DATE, SALES, *meta.feature_names]
+        if TRUE_MEAN in features.columns:
+            columns.append(TRUE_MEAN)
+        future = forecast_rows(features.loc[known], pd.Timestamp(meta.cutoff), meta.horizon)
+        reference = features.loc[known & chosen.reference.contains(features[DATE]) & trained]
+        return cls(future[columns], reference[columns], new_series(prepared, meta))
+
+    @staticmethod
+    def combine(parts: list[Rows]) -> Rows:
+        """The rows of all partitions, in the model's series order."""
+        if len(parts) == 1:
+            return parts[0]
+        future = pd.concat([p.future for p in parts], ignore_index=True)
+        keys = [c for c in future.columns if c in (STORE, ITEM)]
+        return Rows(
+            future.sort_values([*keys, DATE], ignore_index=True),
+            pd.concat([p.reference for p in parts], ignore_index=True),
+            [row for p in parts for row in p.unseen],
+        )
 
 
 def assess(
@@ -267,31 +391,28 @@ def assess(
 
     ``prepared`` is today's data (validated, gap-filled). The rows scored are the sales after
     the deployed model's cutoff; when there are none yet, the ``evaluation`` model's holdout.
-    ``baseline`` is the holdout section of ``reports/metrics.json``.
+    ``baseline`` is the holdout section of ``reports/metrics.json``. The two passes
+    (:class:`Survey`, :class:`Rows`) run per partition of series on the dask engine
+    (``stages/drift.py``), then :func:`judge`.
     """
-    if baseline.end != deployed.meta.trained_through:
-        raise DataError(
-            f"reports/metrics.json evaluates a holdout ending {baseline.end}, but the "
-            f"deployed model was trained through {deployed.meta.trained_through}: run `dvc repro`"
-        )
-    freq = deployed.meta.frequency
-    holdout = new_sales_window(prepared, pd.Timestamp(deployed.meta.cutoff), freq) is None
-    scored = evaluation if holdout else deployed
-    meta, cutoff = scored.meta, pd.Timestamp(scored.meta.cutoff)
-    current_days = new_sales_window(prepared, cutoff, freq)
-    if current_days is None:
-        raise DataError(f"no sales after {meta.trained_through}, the evaluation model's cutoff")
-    reference_days, kind = reference_window(
-        current_days, cutoff, prepared[DATE].min(), meta.horizon, params.drift.reference
+    survey = Survey.of(prepared, deployed.meta.horizon)
+    chosen = plan(survey, deployed, evaluation, baseline, params)
+    return judge(
+        Rows.of(prepared, chosen, params, survey.shared), chosen, deployed, baseline, params
     )
 
-    features, trained = model_inputs(prepared, meta, params)
-    known = known_series(features, meta)
-    # the model's forecast rows, rebuilt from today's data as model.fit made them
-    future = forecast_rows(features.loc[known], cutoff, meta.horizon)
+
+def judge(
+    rows: Rows, chosen: Plan, deployed: bundle.Bundle, baseline: Holdout, params: Params
+) -> Assessment:
+    """The report from the rows of every series."""
+    scored, meta = chosen.scored, chosen.scored.meta
+    freq, cutoff = meta.frequency, pd.Timestamp(meta.cutoff)
+    current_days, reference_days, kind = chosen.current, chosen.reference, chosen.kind
+    holdout, unseen, future = chosen.holdout, rows.unseen, rows.future
     has_sales = future[SALES].notna().to_numpy()
     current = future.loc[current_days.contains(future[DATE]) & has_sales]
-    reference = features.loc[known & reference_days.contains(features[DATE]) & trained]
+    reference = rows.reference
     inputs = current[meta.feature_names].to_numpy(np.float32)
     periods = (current[DATE] - (cutoff + freq.step())).dt.days.to_numpy() // freq.days
     outputs = bundle.predict(scored.booster, meta, inputs, periods)
@@ -312,7 +433,6 @@ def assess(
         concept["range_coverage"] = round(100 * float(inside.mean()), 2)
         concept["range_nominal"] = round(nominal, 2)
         concept["range_threshold"] = params.drift.coverage_drop
-    unseen = new_series(prepared, meta)
     match = inputs_match(future, meta, scored.forecast)
 
     days_seen = current_days.periods * freq.days  # drift.min_days counts days, any frequency

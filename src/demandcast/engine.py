@@ -114,7 +114,9 @@ def start(params: EngineParams) -> Iterator[Engine]:
     try:
         from distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - dask is a pipeline dependency
-        raise ConfigError("engine.kind dask needs dask[distributed]: pip install 'dask[distributed]'")
+        raise ConfigError(
+            "engine.kind dask needs dask[distributed]: pip install 'dask[distributed]'"
+        ) from None
     if params.scheduler:
         try:
             client = Client(params.scheduler, timeout="30s")
@@ -124,7 +126,9 @@ def start(params: EngineParams) -> Iterator[Engine]:
                 f"({exc}). Start the cluster, or set engine.scheduler: null for a local one."
             ) from None
         try:
-            log.info("engine: dask cluster %s, dashboard %s", params.scheduler, client.dashboard_link)
+            log.info(
+                "engine: dask cluster %s, dashboard %s", params.scheduler, client.dashboard_link
+            )
             yield Engine(params, client)
         finally:
             client.close()

@@ -135,7 +135,12 @@ def holdout_frame(
     frame[DATE] = pd.Timestamp(meta.forecast_start) + pd.to_timedelta(
         (frame["horizon_day"] - 1) * freq.days, "D"
     )
-    outputs = model.predict(model.forecast, is_open=model.open)
+    chosen = np.ones(len(frame), dtype=bool)
+    if series is not None:  # only these series' rows are predicted (one partition's, say)
+        chosen = series_index(frame, keys).isin(series_index(series, keys))
+        frame = frame.loc[chosen].reset_index(drop=True)
+    periods = meta.forecast_periods()[chosen]
+    outputs = model.predict(model.forecast[chosen], periods, is_open=model.open[chosen])
     for position, name in enumerate(meta.outputs):
         frame["predicted" if name == bundle.MEAN else name] = outputs[:, position]
     truth = prepared.set_index([*keys, DATE])
@@ -159,8 +164,6 @@ def holdout_frame(
     for name in history.columns:
         frame[name] = history[name].to_numpy()[rows]
     keep = frame["actual"].notna().to_numpy()
-    if series is not None:
-        keep &= pd.MultiIndex.from_frame(frame[keys]).isin(pd.MultiIndex.from_frame(series[keys]))
     if not keep.any():
         raise ValueError("no holdout row has known sales: nothing to score")
     return frame.loc[keep].reset_index(drop=True)

@@ -25,8 +25,9 @@ Building is two passes, so the dask engine (``engine.py``) maps both over partit
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -184,9 +185,7 @@ class Shared:
         return Shared(
             pooled={k: Sums.combine([p.pooled[k] for p in parts]) for k in first.pooled},
             lifts={k: Sums.combine([p.lifts[k] for p in parts]) for k in first.lifts},
-            levels={
-                k: sorted(set().union(*(p.levels[k] for p in parts))) for k in first.levels
-            },
+            levels={k: sorted(set().union(*(p.levels[k] for p in parts))) for k in first.levels},
         )
 
     def pooled_level(self, panel: Panel, width: int) -> np.ndarray | None:
@@ -236,9 +235,7 @@ def pooled_sums(panel: Panel, horizon: int) -> dict[str, Sums]:
     return out
 
 
-def shared_part(
-    prepared: pd.DataFrame, horizon: int, freq: Frequency | None = None
-) -> Shared:
+def shared_part(prepared: pd.DataFrame, horizon: int, freq: Frequency | None = None) -> Shared:
     """Pass 1 over one partition of whole series (or the whole table); combine the
     partitions' with :meth:`Shared.combine`."""
     freq = freq or frequency_of(prepared)
@@ -566,21 +563,48 @@ def declared(frame: pd.DataFrame) -> list[FeatureSpec]:
     return [spec for _, spec in sorted(enumerate(specs), key=order)]
 
 
-def add_encodings(frame: pd.DataFrame, train_rows: np.ndarray) -> pd.DataFrame:
-    """Store, item and series mean sales (log, relative to the overall mean), computed from the
-    ``train_rows`` only, then mapped onto every row; unseen keys get NaN."""
+@dataclass(frozen=True)
+class Encodings:
+    """Mean sales per store, item and series (log, relative to the overall mean) over the
+    training rows: inputs ``store_enc``, ``item_enc``, ``series_enc``."""
+
+    means: dict[str, pd.Series]  # name -> log relative mean, indexed by its keys
+    rows: int  # training rows
+
+
+def encodings(train: Any, collect: Callable[..., Sequence[Any]] = lambda *x: x) -> Encodings:
+    """The :class:`Encodings` of the training rows ``train`` (keys, sales): a pandas frame, or
+    a lazy one (dask) whose sums ``collect`` computes in one pass."""
+    keys = [k for k in (STORE, ITEM) if k in train.columns]
+    names = [
+        name
+        for name, by in ENCODINGS.items()
+        if set(by or keys) <= set(keys) and not (name == "series_enc" and len(keys) == 1)
+    ]
+    sums = [train.groupby(ENCODINGS[name] or keys)[SALES].agg(["sum", "count"]) for name in names]
+    total, rows, *sums = collect(train[SALES].sum(), train[SALES].count(), *sums)
+    overall = max(total / rows, LEVEL_FLOOR) if rows else LEVEL_FLOOR
+    means = {
+        name: np.log(np.maximum(table["sum"] / table["count"], LEVEL_FLOOR) / overall)
+        for name, table in zip(names, sums, strict=True)
+    }
+    return Encodings(means, int(rows))
+
+
+def with_encodings(frame: pd.DataFrame, found: Encodings) -> pd.DataFrame:
+    """``frame`` with the encodings ``found`` mapped onto its rows; unseen keys get NaN."""
     keys = series_columns(frame)
-    train = frame.loc[train_rows, [*keys, SALES]]
-    overall = max(train[SALES].mean(), LEVEL_FLOOR)
     out = frame.copy()
     added = []
-    for name, by in ENCODINGS.items():
-        by = keys if by is None else by
-        if not set(by) <= set(keys) or (name == "series_enc" and len(keys) == 1):
-            continue
-        means = np.log(np.maximum(train.groupby(by)[SALES].mean(), LEVEL_FLOOR) / overall)
-        index = series_index(out, by)
+    for name, means in found.means.items():
+        index = series_index(out, ENCODINGS[name] or keys)
         out[name] = means.reindex(index).to_numpy(dtype=np.float32)
         added.append(FeatureSpec(name, "encoding", False))
     old = [spec for spec in declared(frame) if spec.kind != "encoding"]
     return declare(out, old + added)
+
+
+def add_encodings(frame: pd.DataFrame, train_rows: np.ndarray) -> pd.DataFrame:
+    """Store, item and series mean sales (log, relative to the overall mean), computed from the
+    ``train_rows`` only, then mapped onto every row; unseen keys get NaN."""
+    return with_encodings(frame, encodings(frame.loc[train_rows, [*series_columns(frame), SALES]]))

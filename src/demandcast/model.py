@@ -1,11 +1,19 @@
-"""Train one global XGBoost model and package it as a bundle (see ``bundle.py``)."""
+"""Train one global XGBoost model and package it as a bundle (see ``bundle.py``).
+
+The features table is a pandas frame (the local engine) or a lazy dask frame of partitions of
+series (``engine.py``, with its ``client``): then XGBoost trains on the cluster
+(``xgboost.dask``) and only the small tables a bundle holds (the forecast rows, the last year
+of sales) are collected. The code below is written once for both: pandas' API, with
+:func:`_collect` where a lazy result is computed."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,14 +32,67 @@ from demandcast.data.schema import (
     series_columns,
     series_index,
 )
-from demandcast.features import LEVEL_FLOOR, LOG_LEVEL, add_encodings, declared, trainable
+from demandcast.features import (
+    LEVEL_FLOOR,
+    LOG_LEVEL,
+    declared,
+    encodings,
+    trainable,
+    with_encodings,
+)
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
+Table = Any  # pd.DataFrame, or a dask DataFrame of partitions of series
 
 
-def data_hash(frame: pd.DataFrame) -> str:
-    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()[:16]
+def _lazy(frame: Table) -> bool:
+    return hasattr(frame, "dask")
+
+
+def _template(frame: Table) -> pd.DataFrame:
+    """The frame itself, or a lazy frame's empty pandas template (with its ``attrs``)."""
+    return frame._meta if _lazy(frame) else frame
+
+
+def _collect(*values: Any) -> tuple[Any, ...]:
+    """``values`` with the lazy ones computed, in one pass over the data."""
+    if not any(_lazy(v) for v in values):
+        return values
+    import dask
+
+    return tuple(dask.compute(*values))
+
+
+def _each(frame: Table, function: Callable[..., pd.DataFrame], *args: Any) -> Table:
+    """``function(frame, *args)``, or lazily per partition (of whole series)."""
+    if not _lazy(frame):
+        return function(frame, *args)
+    return frame.map_partitions(function, *args, meta=function(frame._meta, *args))
+
+
+def _rows_between(frame: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    return frame.loc[(frame[DATE] >= first) & (frame[DATE] <= last)]
+
+
+def _train_rows(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    return frame.loc[trainable(frame, cutoff)]
+
+
+def _row_hashes(frame: pd.DataFrame) -> pd.DataFrame:
+    """The total of the rows' hashes (wrapping) and their number, as one row."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    total = np.array([hashes.sum(dtype=np.uint64)], dtype=np.uint64)
+    return pd.DataFrame({"sum": total, "rows": np.array([len(hashes)], dtype=np.int64)})
+
+
+def data_hash(frame: Table) -> str:
+    """A digest of the rows of ``frame``: the same for any order or split into partitions."""
+    (parts,) = _collect(_each(frame, _row_hashes))
+    total = int(parts["sum"].to_numpy(dtype=np.uint64).sum(dtype=np.uint64))
+    return hashlib.sha256(f"{total}:{int(parts['rows'].sum())}".encode()).hexdigest()[:16]
 
 
 def booster_params(params: Params) -> dict:
@@ -67,42 +128,35 @@ class _Progress(xgb.callback.TrainingCallback):
 
 
 def fit(
-    features: pd.DataFrame,
+    features: Table,
     cutoff: pd.Timestamp,
     params: Params,
     dispersion: list[float | None] | None = None,
+    client: Client | None = None,
 ) -> bundle.Trained:
     """Train on rows up to ``cutoff``: the booster, its metadata, its forecast rows (the
     ``horizon`` periods after ``cutoff`` for every series) and the last year of sales before
     them. With ``dispersion`` (see :func:`calibrate`), the bundle's outputs include the
-    quantiles of ``train.quantiles``."""
-    horizon, freq = params.horizon, frequency_of(features)
-    keys = series_columns(features)
-    train_rows = trainable(features, cutoff)
-    if not train_rows.any():
+    quantiles of ``train.quantiles``. ``features`` lazy (dask): trained on ``client``'s
+    cluster."""
+    template = _template(features)
+    horizon, freq = params.horizon, frequency_of(template)
+    keys = series_columns(template)
+    train_keys = _each(_each(features, _train_rows, cutoff), lambda f: f[[*keys, DATE, SALES]])
+    found = encodings(train_keys[[*keys, SALES]], _collect)
+    if not found.rows:
         raise ValueError(f"no row to train on through {cutoff.date()}")
-    frame = add_encodings(features, train_rows)
-    specs = declared(frame)
+    frame = _each(features, with_encodings, found)
+    specs = declared(_template(frame))
     columns = [spec.name for spec in specs]
     inputs = [c for c in columns if c != LOG_LEVEL]
-    train = frame.loc[train_rows]
     types = ["c" if spec.value == "category" else "q" for spec in specs if spec.name in inputs]
-    dtrain = xgb.DMatrix(
-        train[inputs].to_numpy(np.float32),
-        label=train[SALES].to_numpy(),
-        base_margin=train[LOG_LEVEL].to_numpy(),
-        feature_names=inputs,
-        feature_types=types,
-        enable_categorical=True,
-        nthread=params.train.nthread,
-    )
-    log.info("train: %d rows through %s, %d features", len(train), cutoff.date(), len(inputs))
-    booster = xgb.train(
-        booster_params(params),
-        dtrain,
-        num_boost_round=params.train.n_estimators,
-        callbacks=[_Progress(params.train.n_estimators)],
-    )
+    train = _each(frame, _train_rows, cutoff)
+    log.info("train: %d rows through %s, %d features", found.rows, cutoff.date(), len(inputs))
+    if client is None:
+        booster = _train_local(train, inputs, types, params)
+    else:
+        booster = _train_dask(client, train, inputs, types, params)
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
 
     future = forecast_rows(frame, cutoff, horizon)
@@ -120,9 +174,9 @@ def fit(
         features=specs,
         base_margin=LOG_LEVEL,
         objective=params.train.objective,
-        training_rows=int(train_rows.sum()),
+        training_rows=found.rows,
         params_hash=params.digest("horizon", "features", "train"),
-        data_hash=data_hash(features.loc[train_rows, [*keys, DATE, SALES]]),
+        data_hash=data_hash(train_keys),
         xgboost_version=xgb.__version__,
         **_ranges(params, dispersion),
     )
@@ -133,12 +187,70 @@ def fit(
     return bundle.versioned(trained)
 
 
-def recent_sales(frame: pd.DataFrame, series: pd.DataFrame, cutoff: pd.Timestamp) -> np.ndarray:
+def _train_local(
+    train: pd.DataFrame, inputs: list[str], types: list[str], params: Params
+) -> xgb.Booster:
+    dtrain = xgb.DMatrix(
+        train[inputs].to_numpy(np.float32),
+        label=train[SALES].to_numpy(),
+        base_margin=train[LOG_LEVEL].to_numpy(),
+        feature_names=inputs,
+        feature_types=types,
+        enable_categorical=True,
+        nthread=params.train.nthread,
+    )
+    return xgb.train(
+        booster_params(params),
+        dtrain,
+        num_boost_round=params.train.n_estimators,
+        callbacks=[_Progress(params.train.n_estimators)],
+    )
+
+
+def _train_dask(
+    client: Client, train: Table, inputs: list[str], types: list[str], params: Params
+) -> xgb.Booster:
+    """``xgboost.dask`` on the cluster: each worker holds its partitions' rows, binned into a
+    quantile matrix with the cluster's shared sketch; the same objective, base margin and
+    params (each worker uses its own threads)."""
+    from xgboost import dask as dxgb
+
+    def column(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+        return frame[names].astype(np.float32)
+
+    x = train.map_partitions(column, inputs).to_dask_array(lengths=True)
+    label = train[SALES].to_dask_array(lengths=True)
+    margin = train[LOG_LEVEL].to_dask_array(lengths=True)
+    dtrain = dxgb.DaskQuantileDMatrix(
+        client,
+        x,
+        label=label,
+        base_margin=margin,
+        feature_names=inputs,
+        feature_types=types,
+        enable_categorical=True,
+        max_bin=params.train.max_bin,
+    )
+    settings = {k: v for k, v in booster_params(params).items() if k != "nthread"}
+    started = time.perf_counter()
+    result = dxgb.train(client, settings, dtrain, num_boost_round=params.train.n_estimators)
+    log.info(
+        "train: %d rounds on %d dask workers, %.0f s",
+        params.train.n_estimators,
+        len(client.nthreads()),
+        time.perf_counter() - started,
+    )
+    booster: xgb.Booster = result["booster"]
+    return booster
+
+
+def recent_sales(frame: Table, series: pd.DataFrame, cutoff: pd.Timestamp) -> np.ndarray:
     """The sales of the last year through ``cutoff`` of each of ``series`` (rows in that
     order), ``(series, year periods)``; NaN where unknown."""
-    freq, keys = frequency_of(frame), list(series.columns)
+    freq, keys = frequency_of(_template(frame)), list(series.columns)
     start = cutoff - freq.step(freq.year - 1)
-    rows = frame.loc[(frame[DATE] >= start) & (frame[DATE] <= cutoff), [*keys, DATE, SALES]]
+    year = _each(frame, _rows_between, start, cutoff)
+    (rows,) = _collect(_each(year, lambda f: f[[*keys, DATE, SALES]]))
     index = series_index(series, keys)
     at = series_index(rows, keys)
     row = index.get_indexer(at)
@@ -149,13 +261,15 @@ def recent_sales(frame: pd.DataFrame, series: pd.DataFrame, cutoff: pd.Timestamp
     return history
 
 
-def forecast_rows(frame: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:
+def forecast_rows(frame: Table, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:
     """The rows of the ``horizon`` periods after ``cutoff``, series-major (the bundle's order),
     for every series that has a row by the cutoff. A series too new to have a level
     ``horizon`` periods back (its ``log_level`` is NaN) gets its :func:`fallback_levels`."""
-    freq, keys = frequency_of(frame), series_columns(frame)
-    ahead = (frame[DATE] > cutoff) & (frame[DATE] <= cutoff + freq.step(horizon))
-    future = frame.loc[ahead].sort_values([*keys, DATE])
+    template = _template(frame)
+    freq, keys = frequency_of(template), series_columns(template)
+    step = freq.step()
+    (future,) = _collect(_each(frame, _rows_between, cutoff + step, cutoff + freq.step(horizon)))
+    future = future.sort_values([*keys, DATE])
     complete = future.groupby(keys, sort=False)[DATE].transform("size") == horizon
     if not complete.all():  # series that start after the cutoff: not this model's
         later = future.loc[~complete, keys].drop_duplicates()
@@ -169,21 +283,25 @@ def forecast_rows(frame: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd
     return future
 
 
-def fallback_levels(frame: pd.DataFrame, cutoff: pd.Timestamp, rows: pd.DataFrame) -> np.ndarray:
+def fallback_levels(frame: Table, cutoff: pd.Timestamp, rows: pd.DataFrame) -> np.ndarray:
     """The level (mean sales per period) of the series of ``rows`` as known at ``cutoff``, for a
     series too new to have one ``horizon`` periods back: its own mean over the sales it has had
     (the last year at most); with none known (an outage since launch), the item's level in the
     other stores; then the store's level; then the level of all series."""
-    freq, keys = frequency_of(frame), series_columns(frame)
-    start = cutoff - freq.step(freq.year)
-    known = frame.loc[(frame[DATE] > start) & (frame[DATE] <= cutoff) & frame[SALES].notna()]
-    index = series_index(rows, keys)
-    level = known.groupby(keys)[SALES].mean().reindex(index).to_numpy()
-    for key in (ITEM, STORE):
-        if key in keys:
-            by_key = known.groupby(key)[SALES].mean().reindex(rows[key]).to_numpy()
-            level = np.where(np.isnan(level), by_key, level)
-    overall = known[SALES].mean() if len(known) else LEVEL_FLOOR
+    template = _template(frame)
+    freq, keys = frequency_of(template), series_columns(template)
+    year = _each(frame, _rows_between, cutoff - freq.step(freq.year - 1), cutoff)
+    known = year[year[SALES].notnull()]
+    by = [key for key in (ITEM, STORE) if key in keys]
+    own, *pooled, overall = _collect(
+        known.groupby(keys)[SALES].mean(),
+        *(known.groupby(key)[SALES].mean() for key in by),
+        known[SALES].mean(),
+    )
+    level = own.reindex(series_index(rows, keys)).to_numpy()
+    for key, means in zip(by, pooled, strict=True):
+        level = np.where(np.isnan(level), means.reindex(rows[key]).to_numpy(), level)
+    overall = LEVEL_FLOOR if pd.isna(overall) else overall
     return np.maximum(np.nan_to_num(level, nan=overall), LEVEL_FLOOR)
 
 
@@ -198,16 +316,18 @@ def _ranges(params: Params, dispersion: list[float | None] | None) -> dict:
     }
 
 
-def forecast_actuals(features: pd.DataFrame, meta: bundle.Meta) -> np.ndarray:
+def forecast_actuals(features: Table, meta: bundle.Meta) -> np.ndarray:
     """The known sales of a bundle's forecast rows (its layout; NaN where not known)."""
     keys, freq = meta.series_keys, meta.frequency
     series = pd.DataFrame(meta.series, columns=keys)
     index = series.loc[series.index.repeat(meta.horizon)].reset_index(drop=True)
     periods = np.tile(np.arange(meta.horizon), len(series))
     index[DATE] = pd.Timestamp(meta.forecast_start) + pd.to_timedelta(periods * freq.days, "D")
+    window = _each(features, _rows_between, index[DATE].min(), index[DATE].max())
+    (rows,) = _collect(_each(window, lambda f: f[[*keys, DATE, SALES]]))
     for key in keys:
-        index[key] = index[key].astype(features[key].dtype)
-    known = features.set_index([*keys, DATE])[SALES]
+        index[key] = index[key].astype(rows[key].dtype)
+    known = rows.set_index([*keys, DATE])[SALES]
     return known.reindex(pd.MultiIndex.from_frame(index)).to_numpy(dtype=np.float64)
 
 
@@ -227,17 +347,18 @@ def calibrate(actual: np.ndarray, mean: np.ndarray, meta: bundle.Meta) -> list[f
 
 
 def unseen_dispersion(
-    features: pd.DataFrame, cutoff: pd.Timestamp, params: Params
+    features: Table, cutoff: pd.Timestamp, params: Params, client: Client | None = None
 ) -> list[float | None]:
     """The dispersion for a model with this ``cutoff``: :func:`calibrate` on the errors the
     same recipe made on the ``horizon`` periods before it (a model fitted ``horizon`` periods
     earlier). Poisson when the history is too short for that model."""
-    earlier = cutoff - frequency_of(features).step(params.horizon)
+    freq = frequency_of(_template(features))
+    earlier = cutoff - freq.step(params.horizon)
     try:
-        calibration = fit(features, earlier, params)
+        calibration = fit(features, earlier, params, client=client)
     except ValueError as exc:
         log.info("train: no calibration model at %s (%s): Poisson ranges", earlier.date(), exc)
-        blocks = bundle.dispersion_blocks(params.horizon, frequency_of(features).days)
+        blocks = bundle.dispersion_blocks(params.horizon, freq.days)
         return [None] * (int(blocks.max()) + 1)
     meta = calibration.meta
     mean = bundle.predict_mean(
@@ -246,25 +367,27 @@ def unseen_dispersion(
     return calibrate(forecast_actuals(features, meta), mean, meta)
 
 
-def train_bundles(features: pd.DataFrame, params: Params, out_dir: Path) -> dict[str, bundle.Meta]:
+def train_bundles(
+    features: Table, params: Params, out_dir: Path, client: Client | None = None
+) -> dict[str, bundle.Meta]:
     """``eval``: trained up to ``horizon`` periods before the end, forecasts the holdout.
     ``serving``: refit on all data, forecasts the ``horizon`` periods after the end.
 
     Each one's ranges are calibrated on the errors of the same recipe on the ``horizon``
     periods before its cutoff, which it has not seen either: the eval model's on those of a
     calibration model fitted ``horizon`` periods earlier, the serving model's on the eval
-    model's holdout errors. So the holdout measures ranges made exactly as the served ones."""
-    last = features.loc[features[SALES].notna(), DATE].max()
-    eval_cutoff = last - frequency_of(features).step(params.horizon)
-    evaluation = fit(
-        features, eval_cutoff, params, unseen_dispersion(features, eval_cutoff, params)
-    )
+    model's holdout errors. So the holdout measures ranges made exactly as the served ones.
+    ``features`` lazy (dask): every model trains on ``client``'s cluster."""
+    (last,) = _collect(features[features[SALES].notnull()][DATE].max())
+    eval_cutoff = last - frequency_of(_template(features)).step(params.horizon)
+    dispersion = unseen_dispersion(features, eval_cutoff, params, client)
+    evaluation = fit(features, eval_cutoff, params, dispersion, client)
     eval_meta = evaluation.meta
     eval_mean = bundle.predict_mean(
         bundle.load_booster(evaluation.model_bytes), eval_meta, evaluation.forecast, evaluation.open
     )
     serving_dispersion = calibrate(forecast_actuals(features, eval_meta), eval_mean, eval_meta)
-    serving = fit(features, last, params, serving_dispersion)
+    serving = fit(features, last, params, serving_dispersion, client)
     metas = {}
     for name, trained in {"eval": evaluation, "serving": serving}.items():
         bundle.write(out_dir / name, trained)

@@ -21,7 +21,14 @@ from demandcast.data.validate import Summary, prepare_table
 from demandcast.errors import DataError
 from demandcast.files import write_json
 from demandcast.frequency import Frequency
-from demandcast.stages.common import PLAN, PREPARE_REPORT, PREPARED, dataset, part_file, write_parquet
+from demandcast.stages.common import (
+    PLAN,
+    PREPARE_REPORT,
+    PREPARED,
+    dataset,
+    part_file,
+    write_parquet,
+)
 from demandcast.stages.common import main as stage_main
 from demandcast.stages.raw import PART, RawPart, load_plan, load_raw, raw_partitions
 
@@ -101,10 +108,10 @@ def _plan_parts(
 ) -> tuple[str | None, list[pd.DataFrame | None]]:
     """The plan as read, split by partition (the generator's is made in each task)."""
     if params.data.future_path is None:
-        source = f"synthetic(seed={params.data.synthetic.seed})"
-        return (source if params.data.source == "synthetic" else None), [None] * len(raws)
+        generated = f"synthetic(seed={params.data.synthetic.seed})"
+        return (generated if params.data.source == "synthetic" else None), [None] * len(raws)
     raw_plan, source = load_plan(params)
-    assert raw_plan is not None
+    assert raw_plan is not None and source is not None
     names = [c for c in keys.columns if c != PART]
     known = pd.MultiIndex.from_frame(keys[names])
     plan_keys = pd.MultiIndex.from_frame(raw_plan[names])
@@ -124,7 +131,11 @@ def _combine(
 ) -> tuple[Summary, pd.DataFrame, dict[str, Any]]:
     if not partitioned:
         only = done[0]
-        return dataclasses.replace(only.summary, plan=only.plan_summary), only.plan, only.plan_summary
+        return (
+            dataclasses.replace(only.summary, plan=only.plan_summary),
+            only.plan,
+            only.plan_summary,
+        )
     summary = Summary.combine([d.summary for d in done])
     if summary.series_not_evaluated == summary.series:
         raise DataError(
@@ -135,7 +146,9 @@ def _combine(
     plan.attrs = done[0].plan.attrs
     plan_summary = dict(done[0].plan_summary)
     if "rows_outside_window" in plan_summary:
-        plan_summary["rows_outside_window"] = sum(d.plan_summary["rows_outside_window"] for d in done)
+        plan_summary["rows_outside_window"] = sum(
+            d.plan_summary["rows_outside_window"] for d in done
+        )
     levels = {c: set().union(*(d.levels[c] for d in done)) for c in done[0].levels}
     plan_summary.pop("unseen_levels", None)
     if unseen := unseen_levels(plan, levels):

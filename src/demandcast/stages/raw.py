@@ -80,7 +80,9 @@ def raw_partitions(
     for key in names:  # integers only when every key of the whole table is a plain integer
         keys[key] = load.int_if_plain(keys[key])
     keys = keys.dropna().sort_values(names, ignore_index=True)
-    dates = parse_dates(pd.Series(frame[DATE].drop_duplicates().compute()), params.data.date_format, path)
+    dates = parse_dates(
+        pd.Series(frame[DATE].drop_duplicates().compute()), params.data.date_format, path
+    )
     dates = dates.dropna()  # rows with bad dates are refused by their partition
     freq = detect_frequency(dates, params.data.frequency, path)
     rows = int(frame.shape[0].compute())

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from demandcast import engine
 from demandcast.config import Params
 from demandcast.files import aside_prefix, leftovers, private_prefix, remove_leftovers, replace_dir
 from demandcast.model import train_bundles
-from demandcast.stages.common import FEATURES, MODELS
+from demandcast.stages.common import FEATURES, MODELS, parts
 from demandcast.stages.common import main as stage_main
 
 log = logging.getLogger("demandcast")
@@ -41,10 +42,18 @@ def run(params: Params, args: argparse.Namespace) -> None:
     both are complete: a failed or killed run leaves ``models/`` as it was."""
     MODELS.parent.mkdir(parents=True, exist_ok=True)
     clean_up(MODELS)
-    features = pd.read_parquet(FEATURES)
+    parts(FEATURES)
     staging = Path(tempfile.mkdtemp(prefix=private_prefix(STAGING), dir=MODELS.parent))
     try:
-        train_bundles(features, params, staging)
+        with engine.start(params.engine) as eng:
+            if eng.client is None:  # today's path: the whole table in this process
+                train_bundles(pd.read_parquet(FEATURES), params, staging)
+            else:  # one dask partition per part file, read by the workers
+                import dask.dataframe as dd
+
+                features = dd.read_parquet(str(FEATURES.resolve()))
+                log.info("train: %d partitions on the dask cluster", features.npartitions)
+                train_bundles(features, params, staging, eng.client)
         staging.chmod(0o755)
         replace_dir(staging, MODELS)
     finally:
