@@ -119,7 +119,7 @@ def start(params: EngineParams) -> Iterator[Engine]:
         ) from None
     if params.scheduler:
         try:
-            client = Client(params.scheduler, timeout="30s")
+            client = Client(params.scheduler, timeout="10s")
         except OSError as exc:
             raise ConfigError(
                 f"engine.scheduler {params.scheduler!r}: no Dask scheduler answers there "

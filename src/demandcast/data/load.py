@@ -101,11 +101,11 @@ def read_table_lazily(path: Path | str, columns: ColumnMap) -> dd.DataFrame:
     read_file_head(path)  # the file's own errors, as read_table says them
     wanted = {canonical: theirs for canonical, theirs in columns.model_dump().items() if theirs}
     if READERS[path.suffix.lower()] == "csv":
-        frame = dd.read_csv(
-            path, dtype=str, keep_default_na=True, encoding=ENCODING, blocksize="64MB"
+        frame = dd.read_csv(  # absolute: read by the workers
+            path.resolve(), dtype=str, keep_default_na=True, encoding=ENCODING, blocksize="64MB"
         )
     else:
-        frame = dd.read_parquet(path)
+        frame = dd.read_parquet(path.resolve())
     missing = [f"{v!r} (for {k})" for k, v in wanted.items() if v not in frame.columns]
     if missing:
         raise DataError(

@@ -53,14 +53,15 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 # The prepared and feature tables are Parquet datasets: a folder of part files, one per
 # partition of whole series, in key order (one part on the local engine). pandas reads the
-# folder as one table (pd.read_parquet(folder)); dask reads one partition per part.
+# folder as one table (pd.read_parquet(folder)); dask reads one partition per part. Paths given
+# to the engine's tasks are absolute: a cluster's workers have their own working directory.
 def part_file(folder: Path | str, index: int) -> Path:
     return Path(folder) / f"part-{index:05d}.parquet"
 
 
 def parts(folder: Path) -> list[Path]:
     """The part files of a dataset, in order."""
-    found = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    found = sorted(folder.resolve().glob("part-*.parquet")) if folder.is_dir() else []
     if not found:
         raise DataError(f"{folder}: not found or empty; run the stage that writes it (dvc repro)")
     return found
@@ -76,7 +77,7 @@ def dataset(path: Path) -> Iterator[Path]:
     remove_leftovers(path.parent, aside_prefix(path))
     staging = Path(
         tempfile.mkdtemp(prefix=private_prefix(f".{path.name}."), suffix=".tmp", dir=path.parent)
-    )
+    ).resolve()  # absolute: the engine's workers may run elsewhere (the same files, shared)
     try:
         yield staging
         staging.chmod(0o755)

@@ -101,7 +101,7 @@ def _partitioned(
     partitions live in a scratch folder beside the pipeline's data until the end."""
     raws, _, calendar, source = raw_partitions(params, eng)
     SCRATCH.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="drift-", dir=SCRATCH) as folder:
+    with tempfile.TemporaryDirectory(prefix="drift-", dir=SCRATCH.resolve()) as folder:
         horizon = deployed.meta.horizon
         surveys = eng.map(
             "drift, pass 1",
