@@ -45,7 +45,9 @@ def run(params: Params, args: argparse.Namespace) -> None:
             inputs = parts(PREPARED)
             shared = Shared.combine(eng.map("features, pass 1", pass_one, inputs, params))
             tasks = list(enumerate(inputs))
-            rows = eng.map("features", pass_two, tasks, params, eng.share(shared), plan, folder)
+            rows = eng.map(
+                "features", pass_two, tasks, params, eng.share(shared), eng.share(plan), folder
+            )
         else:  # today's path: the whole table in this process
             parts(PREPARED)
             rows = [pass_two((0, PREPARED), params, None, plan, folder)]
