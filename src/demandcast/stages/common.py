@@ -60,7 +60,9 @@ def part_file(folder: Path | str, index: int) -> Path:
 
 
 def parts(folder: Path) -> list[Path]:
-    """The part files of a dataset, in order."""
+    """The part files of a dataset, in order (a single Parquet file is one part)."""
+    if folder.is_file():
+        return [folder.resolve()]
     found = sorted(folder.resolve().glob("part-*.parquet")) if folder.is_dir() else []
     if not found:
         raise DataError(f"{folder}: not found or empty; run the stage that writes it (dvc repro)")
