@@ -88,9 +88,8 @@ def _row_hashes(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"sum": total, "rows": np.array([len(hashes)], dtype=np.int64)})
 
 
-def data_hash(frame: Table) -> str:
-    """A digest of the rows of ``frame``: the same for any order or split into partitions."""
-    (parts,) = _collect(_each(frame, _row_hashes))
+def _digest(parts: pd.DataFrame) -> str:
+    """A digest of rows from their :func:`_row_hashes`: the same for any order or partitions."""
     total = int(parts["sum"].to_numpy(dtype=np.uint64).sum(dtype=np.uint64))
     return hashlib.sha256(f"{total}:{int(parts['rows'].sum())}".encode()).hexdigest()[:16]
 
@@ -159,7 +158,14 @@ def fit(
         booster = _train_dask(client, train, inputs, types, params)
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
 
-    future = forecast_rows(frame, cutoff, horizon)
+    # what the bundle holds, collected in one pass: the forecast rows, the last year of sales
+    step, year = freq.step(), freq.step(freq.year - 1)
+    ahead = _each(frame, _rows_between, cutoff + step, cutoff + freq.step(horizon))
+    last_year = _each(frame, _rows_between, cutoff - year, cutoff)
+    ahead, last_year, hashes = _collect(
+        ahead, _each(last_year, lambda f: f[[*keys, DATE, SALES]]), _each(train_keys, _row_hashes)
+    )
+    future = forecast_rows(ahead, cutoff, horizon, history=frame)
     series = future[keys].drop_duplicates()
     if series.empty:
         raise ValueError(f"no series has {horizon} forecast rows after {cutoff.date()}")
@@ -176,13 +182,13 @@ def fit(
         objective=params.train.objective,
         training_rows=found.rows,
         params_hash=params.digest("horizon", "features", "train"),
-        data_hash=data_hash(train_keys),
+        data_hash=_digest(hashes),
         xgboost_version=xgb.__version__,
         **_ranges(params, dispersion),
     )
     forecast = future[columns].to_numpy(np.float32)
     is_open = future[OPEN].to_numpy(np.float32) if OPEN in future else np.ones(len(future))
-    history = recent_sales(frame, series, cutoff)
+    history = recent_sales(last_year, series, cutoff)
     trained = bundle.Trained(model_bytes, meta, forecast, history, is_open.astype(np.float32))
     return bundle.versioned(trained)
 
@@ -218,9 +224,10 @@ def _train_dask(
     def column(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         return frame[names].astype(np.float32)
 
-    x = train.map_partitions(column, inputs).to_dask_array(lengths=True)
-    label = train[SALES].to_dask_array(lengths=True)
-    margin = train[LOG_LEVEL].to_dask_array(lengths=True)
+    # partitions of unknown length: xgboost.dask aligns them by partition (no counting pass)
+    x = train.map_partitions(column, inputs).to_dask_array()
+    label = train[SALES].to_dask_array()
+    margin = train[LOG_LEVEL].to_dask_array()
     dtrain = dxgb.DaskQuantileDMatrix(
         client,
         x,
@@ -261,10 +268,13 @@ def recent_sales(frame: Table, series: pd.DataFrame, cutoff: pd.Timestamp) -> np
     return history
 
 
-def forecast_rows(frame: Table, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:
+def forecast_rows(
+    frame: Table, cutoff: pd.Timestamp, horizon: int, history: Table | None = None
+) -> pd.DataFrame:
     """The rows of the ``horizon`` periods after ``cutoff``, series-major (the bundle's order),
     for every series that has a row by the cutoff. A series too new to have a level
-    ``horizon`` periods back (its ``log_level`` is NaN) gets its :func:`fallback_levels`."""
+    ``horizon`` periods back (its ``log_level`` is NaN) gets its :func:`fallback_levels` from
+    ``history`` (default: ``frame``)."""
     template = _template(frame)
     freq, keys = frequency_of(template), series_columns(template)
     step = freq.step()
@@ -278,7 +288,9 @@ def forecast_rows(frame: Table, cutoff: pd.Timestamp, horizon: int) -> pd.DataFr
     new = future[LOG_LEVEL].isna().to_numpy()
     if new.any():
         future = future.copy()
-        levels = fallback_levels(frame, cutoff, future.loc[new, keys])
+        levels = fallback_levels(
+            frame if history is None else history, cutoff, future.loc[new, keys]
+        )
         future.loc[new, LOG_LEVEL] = np.log(levels).astype(np.float32)
     return future
 

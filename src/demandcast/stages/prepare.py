@@ -94,7 +94,7 @@ def run(params: Params, args: argparse.Namespace) -> None:
             for i, raw in enumerate(raws)
         ]
         done = eng.map("prepare", prepare_part, tasks, params, attributes)
-        summary, plan, plan_summary = _combine(done, params, calendar is not None, source)
+        summary, plan, plan_summary = _combine(done, calendar is not None, source)
         if eng.distributed:
             _, missing = join_attributes(keys.drop(columns=PART), attributes, params)
             summary = dataclasses.replace(summary, attributes_missing=missing)
@@ -127,8 +127,9 @@ def _plan_parts(
 
 
 def _combine(
-    done: list[Done], params: Params, partitioned: bool, source: str
+    done: list[Done], partitioned: bool, source: str
 ) -> tuple[Summary, pd.DataFrame, dict[str, Any]]:
+    """The report, the plan and its section of the report, of all partitions."""
     if not partitioned:
         only = done[0]
         return (
