@@ -239,9 +239,13 @@ def shared_part(prepared: pd.DataFrame, horizon: int, freq: Frequency | None = N
     """Pass 1 over one partition of whole series (or the whole table); combine the
     partitions' with :meth:`Shared.combine`."""
     freq = freq or frequency_of(prepared)
-    kinds = carried_kinds(prepared)
     sales = _demand(prepared)
-    panel = to_panel(sales, freq)
+    return _shared_of(to_panel(sales, freq), prepared, sales, horizon)
+
+
+def _shared_of(panel: Panel, prepared: pd.DataFrame, sales: pd.DataFrame, horizon: int) -> Shared:
+    freq = panel.freq
+    kinds = carried_kinds(prepared)
     flags = {
         name: to_panel(sales.assign(**{SALES: prepared[name]}), freq).sales
         for name, kind in kinds.get("covariate", {}).items()
@@ -409,8 +413,9 @@ def build(
         raise ConfigError(
             f"covariates or attributes {clash} have the names of built features: rename them"
         )
-    shared = shared or Shared.combine([shared_part(prepared, horizon, freq)])
-    panel = to_panel(_demand(prepared), freq)
+    sales = _demand(prepared)
+    panel = to_panel(sales, freq)
+    shared = shared or _shared_of(panel, prepared, sales, horizon)
     n = len(panel.keys)
     size = block_series or n
     blocks = [

@@ -141,16 +141,16 @@ def fit(
     template = _template(features)
     horizon, freq = params.horizon, frequency_of(template)
     keys = series_columns(template)
-    train_keys = _each(_each(features, _train_rows, cutoff), lambda f: f[[*keys, DATE, SALES]])
+    rows = _each(features, _train_rows, cutoff)
+    train_keys = _each(rows, lambda f: f[[*keys, DATE, SALES]])
     found = encodings(train_keys[[*keys, SALES]], _collect)
     if not found.rows:
         raise ValueError(f"no row to train on through {cutoff.date()}")
-    frame = _each(features, with_encodings, found)
-    specs = declared(_template(frame))
+    train = _each(rows, with_encodings, found)  # the encodings of the rows it needs only
+    specs = declared(_template(train))
     columns = [spec.name for spec in specs]
     inputs = [c for c in columns if c != LOG_LEVEL]
     types = ["c" if spec.value == "category" else "q" for spec in specs if spec.name in inputs]
-    train = _each(frame, _train_rows, cutoff)
     log.info("train: %d rows through %s, %d features", found.rows, cutoff.date(), len(inputs))
     if client is None:
         booster = _train_local(train, inputs, types, params)
@@ -160,12 +160,14 @@ def fit(
 
     # what the bundle holds, collected in one pass: the forecast rows, the last year of sales
     step, year = freq.step(), freq.step(freq.year - 1)
-    ahead = _each(frame, _rows_between, cutoff + step, cutoff + freq.step(horizon))
-    last_year = _each(frame, _rows_between, cutoff - year, cutoff)
+    ahead = _each(features, _rows_between, cutoff + step, cutoff + freq.step(horizon))
+    last_year = _each(features, _rows_between, cutoff - year, cutoff)
     ahead, last_year, hashes = _collect(
-        ahead, _each(last_year, lambda f: f[[*keys, DATE, SALES]]), _each(train_keys, _row_hashes)
+        _each(ahead, with_encodings, found),
+        _each(last_year, lambda f: f[[*keys, DATE, SALES]]),
+        _each(train_keys, _row_hashes),
     )
-    future = forecast_rows(ahead, cutoff, horizon, history=frame)
+    future = forecast_rows(ahead, cutoff, horizon, history=features)
     series = future[keys].drop_duplicates()
     if series.empty:
         raise ValueError(f"no series has {horizon} forecast rows after {cutoff.date()}")
