@@ -74,6 +74,7 @@ def dataset(path: Path) -> Iterator[Path]:
     """A staging folder beside ``path`` for the part files (written by the engine's tasks),
     swapped in whole when the block ends without an error: a failed or killed run leaves
     ``path`` as it was. Leftovers of killed runs are removed."""
+    made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path.parent, f".{path.name}.", ".tmp")
     remove_leftovers(path.parent, aside_prefix(path))
@@ -86,6 +87,9 @@ def dataset(path: Path) -> Iterator[Path]:
         replace_dir(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in made:  # a failed run leaves no folder it made (empty ones only)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
 
 def params_option(parser: argparse.ArgumentParser) -> None:
