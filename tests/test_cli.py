@@ -1,6 +1,7 @@
 """The CLI edge: generate, report, the stage subcommands, and error handling."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -58,7 +59,7 @@ def test_a_stage_subcommand_runs_the_stage_module(tmp_path, monkeypatch):
     assert len(first) == 3 * 4 * 420
     assert json.loads((tmp_path / "reports/prepare.json").read_text())["series"] == 12
 
-    (tmp_path / "data/prepared.parquet").unlink()
+    shutil.rmtree(tmp_path / "data/prepared.parquet")  # a Parquet dataset: a folder
     assert prepare.main([]) == 0  # what dvc runs: python -m demandcast.stages.prepare
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "data/prepared.parquet"), first)
 

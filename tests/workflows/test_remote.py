@@ -83,7 +83,8 @@ def test_first_retrain_pushes_and_a_clean_clone_pulls_the_same_bytes(tmp_path, b
     run_env(["dvc", "pull"], second, {})
     status = run_env(["dvc", "status"], second, {})
     assert "Data and pipelines are up to date" in status.stdout, status.stdout
-    for name in ("models/serving/model.ubj", "models/eval/model.ubj", "data/features.parquet"):
+    features = "data/features.parquet/part-00000.parquet"  # a dataset of one part (local)
+    for name in ("models/serving/model.ubj", "models/eval/model.ubj", features):
         assert (second / name).read_bytes() == (project.repo / name).read_bytes(), name
     meta = json.loads((second / "models/serving/metadata.json").read_text())
     assert meta["model_version"] == version
