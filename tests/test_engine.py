@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,3 +196,13 @@ def test_partitions_follow_the_rows_on_dask_and_are_one_locally(cluster):
         assert auto.partitions(10) == 2  # at least one per worker thread
         assert auto.partitions(5_500_000) == 6  # about 1 M rows each
         assert engine.Engine(EngineParams(kind="dask", partitions=3), client).partitions(1) == 3
+
+
+def test_the_local_cluster_is_sized_to_the_machine_or_to_engine_workers():
+    psutil = pytest.importorskip("psutil")
+    auto = engine.local_cluster_options(EngineParams(kind="dask"))
+    assert auto["threads_per_worker"] == 1 and auto["processes"] is True
+    assert auto["n_workers"] == (os.cpu_count() or 1)
+    four = engine.local_cluster_options(EngineParams(kind="dask", workers=4))
+    assert four["n_workers"] == 4  # more than the cores: each holds a quarter of the rows
+    assert four["memory_limit"] == int(psutil.virtual_memory().total * 0.9 / 4)

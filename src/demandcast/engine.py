@@ -135,7 +135,7 @@ def start(params: EngineParams) -> Iterator[Engine]:
         return
     for noisy in ("distributed", "bokeh", "tornado"):  # the cluster's own INFO lines
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    cluster = LocalCluster(**local_cluster_options())
+    cluster = LocalCluster(**local_cluster_options(params))
     client = Client(cluster)
     try:
         workers = client.nthreads()
@@ -151,13 +151,14 @@ def start(params: EngineParams) -> Iterator[Engine]:
         cluster.close()
 
 
-def local_cluster_options() -> dict[str, Any]:
+def local_cluster_options(params: EngineParams) -> dict[str, Any]:
     """A ``LocalCluster`` sized to this machine: one single-threaded worker process per core
-    (pandas and numpy hold the GIL), the memory shared out between them, spilling to
-    ``SPILL_DIR``; the dashboard on a free port."""
+    (pandas and numpy hold the GIL), or ``engine.workers`` of them, the memory shared out
+    between them, spilling to ``SPILL_DIR``; the dashboard on a free port."""
     import psutil
 
-    workers = max(1, os.cpu_count() or 1)
+    cores = max(1, os.cpu_count() or 1)
+    workers = cores if params.workers == "auto" else int(params.workers)
     memory = int(psutil.virtual_memory().total * 0.9 / workers)
     spill = SPILL_DIR if SPILL_DIR.parent.is_dir() else Path(tempfile.gettempdir())
     spill.mkdir(parents=True, exist_ok=True)
