@@ -204,5 +204,5 @@ def test_the_local_cluster_is_sized_to_the_machine_or_to_engine_workers():
     assert auto["threads_per_worker"] == 1 and auto["processes"] is True
     assert auto["n_workers"] == (os.cpu_count() or 1)
     four = engine.local_cluster_options(EngineParams(kind="dask", workers=4))
-    assert four["n_workers"] == 4  # more than the cores: each holds a quarter of the rows
+    assert four["n_workers"] == 4  # the machine's memory shared among four
     assert four["memory_limit"] == int(psutil.virtual_memory().total * 0.9 / 4)

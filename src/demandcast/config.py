@@ -249,8 +249,8 @@ class EngineParams(_Strict):
     scheduler: str | None = None
     # dask: series partitions (buckets of whole series); auto: about 1 M rows each
     partitions: Literal["auto"] | Annotated[Int, Field(ge=1)] = "auto"
-    # dask, scheduler null: the LocalCluster's worker processes; auto: one per core. More than
-    # the cores divides the memory each holds in training (XGBoost keeps its share of the rows)
+    # dask, scheduler null: the LocalCluster's worker processes; auto: one per core (the
+    # machine's memory is shared among them; in training each holds its share of the rows)
     workers: Literal["auto"] | Annotated[Int, Field(ge=1)] = "auto"
 
 
