@@ -77,6 +77,11 @@ def _rows_between(frame: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) 
     return frame.loc[(frame[DATE] >= first) & (frame[DATE] <= last)]
 
 
+def _sales(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The keys, date and sales of ``frame``'s rows."""
+    return frame[[*keys, DATE, SALES]]
+
+
 def _train_rows(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     return frame.loc[trainable(frame, cutoff)]
 
@@ -142,7 +147,7 @@ def fit(
     horizon, freq = params.horizon, frequency_of(template)
     keys = series_columns(template)
     rows = _each(features, _train_rows, cutoff)
-    train_keys = _each(rows, lambda f: f[[*keys, DATE, SALES]])
+    train_keys = _each(rows, _sales, keys)
     found = encodings(train_keys[[*keys, SALES]], _collect)
     if not found.rows:
         raise ValueError(f"no row to train on through {cutoff.date()}")
@@ -164,7 +169,7 @@ def fit(
     last_year = _each(features, _rows_between, cutoff - year, cutoff)
     ahead, last_year, hashes = _collect(
         _each(ahead, with_encodings, found),
-        _each(last_year, lambda f: f[[*keys, DATE, SALES]]),
+        _each(last_year, _sales, keys),
         _each(train_keys, _row_hashes),
     )
     future = forecast_rows(ahead, cutoff, horizon, history=features)
@@ -173,7 +178,7 @@ def fit(
         raise ValueError(f"no series has {horizon} forecast rows after {cutoff.date()}")
     meta = bundle.Meta(
         model_version="",  # set below from the content: bundle.versioned
-        history_start=str((cutoff - freq.step(freq.year - 1)).date()),
+        history_start=str((cutoff - year).date()),
         trained_through=str(cutoff.date()),
         frequency=freq,
         horizon=horizon,
@@ -259,7 +264,7 @@ def recent_sales(frame: Table, series: pd.DataFrame, cutoff: pd.Timestamp) -> np
     freq, keys = frequency_of(_template(frame)), list(series.columns)
     start = cutoff - freq.step(freq.year - 1)
     year = _each(frame, _rows_between, start, cutoff)
-    (rows,) = _collect(_each(year, lambda f: f[[*keys, DATE, SALES]]))
+    (rows,) = _collect(_each(year, _sales, keys))
     index = series_index(series, keys)
     at = series_index(rows, keys)
     row = index.get_indexer(at)
@@ -338,7 +343,7 @@ def forecast_actuals(features: Table, meta: bundle.Meta) -> np.ndarray:
     periods = np.tile(np.arange(meta.horizon), len(series))
     index[DATE] = pd.Timestamp(meta.forecast_start) + pd.to_timedelta(periods * freq.days, "D")
     window = _each(features, _rows_between, index[DATE].min(), index[DATE].max())
-    (rows,) = _collect(_each(window, lambda f: f[[*keys, DATE, SALES]]))
+    (rows,) = _collect(_each(window, _sales, keys))
     for key in keys:
         index[key] = index[key].astype(rows[key].dtype)
     known = rows.set_index([*keys, DATE])[SALES]
