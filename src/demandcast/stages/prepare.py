@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from demandcast import engine
@@ -17,6 +18,7 @@ from demandcast.config import Params
 from demandcast.data import synthetic
 from demandcast.data.covariates import join_attributes, read_attributes
 from demandcast.data.plan import category_levels, describe, make_plan, unseen_levels
+from demandcast.data.schema import refusal
 from demandcast.data.validate import Summary, prepare_table
 from demandcast.errors import DataError
 from demandcast.files import write_json
@@ -112,15 +114,20 @@ def _plan_parts(
         return (generated if params.data.source == "synthetic" else None), [None] * len(raws)
     raw_plan, source = load_plan(params)
     assert raw_plan is not None and source is not None
-    names = [c for c in keys.columns if c != PART]
-    known = pd.MultiIndex.from_frame(keys[names])
-    plan_keys = pd.MultiIndex.from_frame(raw_plan[names])
+    key_names = [c for c in keys.columns if c != PART]
+    known = pd.MultiIndex.from_frame(keys[key_names])
+    plan_keys = pd.MultiIndex.from_frame(raw_plan[key_names])
     unknown = ~plan_keys.isin(known)
-    if unknown.any():
-        first = raw_plan.loc[unknown].iloc[0]
-        raise DataError(
-            f"{source}: {int(unknown.sum())} rows of the plan name series that are not in the "
-            f"sales table; first: {dict(first[names])}. Remove them, or add their sales."
+    if unknown.any():  # as check_plan says it, before the plan is split by partition
+        names = {k: v for k, v in params.data.columns.model_dump().items() if v}
+        raise refusal(
+            source,
+            "+".join(key_names),
+            "name series that are not in the sales table",
+            raw_plan,
+            np.asarray(unknown),
+            "Remove them, or add their sales.",
+            names,
         )
     where = pd.Series(keys[PART].to_numpy(), index=known).reindex(plan_keys).to_numpy()
     return source, [raw_plan.loc[where == i].reset_index(drop=True) for i in range(len(raws))]
