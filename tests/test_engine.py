@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from demandcast import engine
-from demandcast.config import EngineParams
+from demandcast import bundle, engine, model
+from demandcast.config import EngineParams, Params
+from demandcast.data.schema import DATE, series_columns
 from tests.conftest import DRIVEN, merged, run, scratch_repo
 
 pytestmark = pytest.mark.slow
@@ -206,3 +207,60 @@ def test_the_local_cluster_is_sized_to_the_machine_or_to_engine_workers():
     four = engine.local_cluster_options(EngineParams(kind="dask", workers=4))
     assert four["n_workers"] == 4  # the machine's memory shared among four
     assert four["memory_limit"] == int(psutil.virtual_memory().total * 0.9 / 4)
+
+
+def as_partitions(frame: pd.DataFrame, folder: Path, count: int):
+    """``frame`` as a lazy dask frame of ``count`` Parquet parts of whole series."""
+    dd = pytest.importorskip("dask.dataframe")
+    keys = series_columns(frame)
+    ordinal = frame.groupby(keys, sort=True).ngroup()
+    bucket = ordinal * count // (ordinal.max() + 1)
+    folder.mkdir()
+    for index, part in frame.groupby(bucket, sort=True):
+        part.to_parquet(folder / f"part-{index:05d}.parquet", index=False)
+    return dd.read_parquet(str(folder))
+
+
+def mean_forecast(trained) -> np.ndarray:
+    booster = bundle.load_booster(trained.model_bytes)
+    return bundle.predict_mean(booster, trained.meta, trained.forecast, trained.open)
+
+
+def test_external_memory_training_agrees_with_the_local_engine(
+    tmp_path, monkeypatch, cluster, caplog, driven_features, driven_params
+):
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setattr(engine, "SCRATCH", tmp_path / "scratch")
+    cutoff = driven_features[DATE].max() - pd.Timedelta(days=driven_params.horizon)
+    lazy = as_partitions(driven_features, tmp_path / "features", 4)
+    external = driven_params.model_copy(
+        update={"engine": EngineParams(kind="dask", training="external")}
+    )
+    local = model.fit(driven_features, cutoff, driven_params)
+    with distributed.Client(cluster) as client, caplog.at_level("INFO"):
+        on_disk = model.fit(lazy, cutoff, external, client=client)
+    assert "4 parts binned into XGBoost's external memory" in caplog.text
+    assert on_disk.meta.training_rows == local.meta.training_rows
+    assert on_disk.meta.data_hash == local.meta.data_hash
+    np.testing.assert_array_equal(on_disk.forecast, local.forecast)  # the same inputs
+    # the same model up to the quantile sketch of parts: forecasts within 2% each, 0.5% in all
+    ours, theirs = mean_forecast(on_disk), mean_forecast(local)
+    assert np.allclose(ours, theirs, rtol=0.02, atol=0.05)
+    assert abs(ours.sum() / theirs.sum() - 1) < 0.005
+    assert not list((tmp_path / "scratch").iterdir()), "the training rows were left behind"
+
+
+def test_training_goes_external_when_the_rows_do_not_fit_the_workers_memory(cluster, caplog):
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(cluster) as client, caplog.at_level("INFO"):
+        limits = client.scheduler_info(n_workers=-1)["workers"].values()
+        memory = sum(worker["memory_limit"] for worker in limits)
+        values = int(memory * model.CLUSTER_MEMORY_SHARE / model.CLUSTER_BYTES_PER_VALUE)
+        auto = Params.model_validate({"engine": {"kind": "dask"}})
+        assert not model._external(client, auto, values // 26, 26)  # fits: xgboost.dask
+        assert model._external(client, auto, values // 26 + 1_000, 26)  # too many rows
+        assert "XGBoost's external memory in this process" in caplog.text
+        for choice, external in (("cluster", False), ("external", True)):
+            forced = Params.model_validate({"engine": {"kind": "dask", "training": choice}})
+            assert model._external(client, forced, 10**12, 26) is external
+            assert model._external(client, forced, 1, 26) is external

@@ -252,6 +252,11 @@ class EngineParams(_Strict):
     # dask, scheduler null: the LocalCluster's worker processes; auto: one per core (the
     # machine's memory is shared among them; in training each holds its share of the rows)
     workers: Literal["auto"] | Annotated[Int, Field(ge=1)] = "auto"
+    # dask: where XGBoost trains. cluster: xgboost.dask, the training rows binned in the
+    # workers' memory; external: XGBoost's external memory in the train stage's process (the
+    # rows read one partition at a time, binned pages cached on disk: bounded memory, one
+    # machine's cores); auto: cluster when the rows fit the workers' memory (model.py)
+    training: Literal["auto", "cluster", "external"] = "auto"
 
 
 class Params(_Strict):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +38,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 ROWS_PER_PARTITION = 1_000_000  # partitions: auto
 SCHEDULER_ENV = "DEMANDCAST_DASK_SCHEDULER"  # overrides engine.scheduler (and sets kind: dask)
-SPILL_DIR = Path(".dvc/tmp/dask")  # the workers' spill files: DVC's own ignored temp folder
+SCRATCH = Path(".dvc/tmp")  # DVC's own ignored temp folder: intermediate files (scratch)
+SPILL_DIR = SCRATCH / "dask"  # the workers' spill files
 
 
 @dataclass
@@ -149,6 +151,20 @@ def start(params: EngineParams) -> Iterator[Engine]:
     finally:
         client.close()
         cluster.close()
+
+
+@contextmanager
+def scratch(name: str) -> Iterator[Path]:
+    """A new folder for a stage's intermediate files, removed at the end: under ``SCRATCH``
+    (in the repository, so a cluster's workers see it at the same path as the stage; the
+    system's temp folder outside a repository), as an absolute path."""
+    root = SCRATCH if SCRATCH.parent.is_dir() else Path(tempfile.gettempdir())
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root)).resolve()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def local_cluster_options(params: EngineParams) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 The features table is a pandas frame (the local engine) or a lazy dask frame of partitions of
 series (``engine.py``, with its ``client``): then XGBoost trains on the cluster
-(``xgboost.dask``) and only the small tables a bundle holds (the forecast rows, the last year
-of sales) are collected. The code below is written once for both: pandas' API, with
-:func:`_collect` where a lazy result is computed."""
+(``xgboost.dask``), or, when the training rows do not fit the workers' memory, with XGBoost's
+external memory in this process (``engine.training``), and only the small tables a bundle
+holds (the forecast rows, the last year of sales) are collected. The code below is written
+once for both: pandas' API, with :func:`_collect` where a lazy result is computed."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from demandcast.data.schema import (
     series_columns,
     series_index,
 )
+from demandcast.engine import scratch
 from demandcast.features import (
     LEVEL_FLOOR,
     LOG_LEVEL,
@@ -46,6 +48,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Table = Any  # pd.DataFrame, or a dask DataFrame of partitions of series
+# xgboost.dask's memory in all, per training value (rows x inputs), measured on 50 M rows x 26
+# inputs (benchmarks/SCALE.md): the rows held by the workers, binned matrix and buffers
+CLUSTER_BYTES_PER_VALUE = 16
+CLUSTER_MEMORY_SHARE = 0.75  # engine.training auto: cluster if the estimate fits this share
 
 
 def _lazy(frame: Table) -> bool:
@@ -159,6 +165,8 @@ def fit(
     log.info("train: %d rows through %s, %d features", found.rows, cutoff.date(), len(inputs))
     if client is None:
         booster = _train_local(train, inputs, types, params)
+    elif _external(client, params, found.rows, len(inputs)):
+        booster = _train_external(train, inputs, types, params)
     else:
         booster = _train_dask(client, train, inputs, types, params)
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
@@ -255,6 +263,93 @@ def _train_dask(
         time.perf_counter() - started,
     )
     booster: xgb.Booster = result["booster"]
+    return booster
+
+
+def _external(client: Client, params: Params, rows: int, inputs: int) -> bool:
+    """Whether to train with XGBoost's external memory (``engine.training``; auto: when
+    xgboost.dask's estimated need is over ``CLUSTER_MEMORY_SHARE`` of the workers' memory)."""
+    choice = params.engine.training
+    if choice != "auto":
+        return choice == "external"
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    limits = [int(worker.get("memory_limit") or 0) for worker in workers]
+    if not limits or 0 in limits:  # a worker without a memory limit: no estimate to go by
+        return False
+    need, have = rows * inputs * CLUSTER_BYTES_PER_VALUE, sum(limits)
+    external = need > CLUSTER_MEMORY_SHARE * have
+    log.info(
+        "train: %s rows x %d inputs need about %.1f GB in the cluster's memory (%.1f GB): %s "
+        "(engine.training: auto)",
+        f"{rows:,}",
+        inputs,
+        need / 1e9,
+        have / 1e9,
+        "XGBoost's external memory in this process" if external else "xgboost.dask",
+    )
+    return external
+
+
+class _Parts(xgb.DataIter):
+    """The training rows for XGBoost's external memory, one Parquet file at a time: it reads
+    them to bin them, caches the binned pages under ``cache`` and trains on those."""
+
+    def __init__(self, files: list[Path], inputs: list[str], types: list[str], cache: Path):
+        self.files, self.inputs, self.types, self.position = files, inputs, types, 0
+        super().__init__(cache_prefix=str(cache / "pages"))
+
+    def next(self, input_data: Callable[..., None]) -> bool:
+        while self.position < len(self.files):
+            rows = pd.read_parquet(self.files[self.position])
+            self.position += 1
+            if len(rows):  # a partition may have no row to train on
+                input_data(
+                    data=rows[self.inputs].to_numpy(np.float32),
+                    label=rows[SALES].to_numpy(),
+                    base_margin=rows[LOG_LEVEL].to_numpy(),
+                    feature_names=self.inputs,
+                    feature_types=self.types,
+                )
+                return True
+        return False
+
+    def reset(self) -> None:
+        self.position = 0
+
+
+def _train_external(
+    train: Table, inputs: list[str], types: list[str], params: Params
+) -> xgb.Booster:
+    """XGBoost's external memory in this process: the workers write the training rows (one
+    Parquet file per partition) to a scratch folder, :class:`_Parts` reads them back one at a
+    time and XGBoost bins them into pages cached on disk beside them. The same objective, base
+    margin, categorical inputs and params as the other engines; memory is bounded by a part and
+    the binned pages (benchmarks/SCALE.md), and this machine's threads train."""
+    with scratch("train") as folder:
+        rows = train[[*inputs, SALES, LOG_LEVEL]].astype(dict.fromkeys(inputs, np.float32))
+        rows.to_parquet(
+            str(folder / "rows"), write_index=False, name_function=lambda i: f"part-{i:05d}.parquet"
+        )
+        files = sorted((folder / "rows").glob("*.parquet"))
+        started = time.perf_counter()
+        matrix = xgb.ExtMemQuantileDMatrix(
+            _Parts(files, inputs, types, folder),
+            max_bin=params.train.max_bin,
+            enable_categorical=True,
+            nthread=params.train.nthread,
+        )
+        log.info(
+            "train: %d parts binned into XGBoost's external memory, %.0f s",
+            len(files),
+            time.perf_counter() - started,
+        )
+        booster = xgb.train(
+            booster_params(params),
+            matrix,
+            num_boost_round=params.train.n_estimators,
+            callbacks=[_Progress(params.train.n_estimators)],
+        )
+        del matrix  # it removes its cached pages itself, before the folder goes
     return booster
 
 

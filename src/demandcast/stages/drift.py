@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from demandcast.stages.common import main as stage_main
 from demandcast.stages.raw import RawPart, load_raw, raw_partitions
 
 DRIFT_EXIT = 3  # `--exit-code` when drift is detected
-SCRATCH = Path(".dvc/tmp")  # dask: today's prepared partitions (drift-*), removed at the end
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +66,7 @@ def survey_part(
     attributes: pd.DataFrame | None,
     calendar: tuple[Frequency, pd.Timestamp],
     horizon: int,
-    folder: str,
+    folder: Path,
 ) -> drift.Survey:
     """Pass 1 on one partition: prepare today's rows (kept in ``folder`` for pass 2)."""
     index, raw = part
@@ -100,8 +98,7 @@ def _partitioned(
     """:func:`drift.assess` in partitions of series on the dask workers; today's prepared
     partitions live in a scratch folder beside the pipeline's data until the end."""
     raws, _, calendar, source = raw_partitions(params, eng)
-    SCRATCH.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="drift-", dir=SCRATCH.resolve()) as folder:
+    with engine.scratch("drift") as folder:
         horizon = deployed.meta.horizon
         surveys = eng.map(
             "drift, pass 1",
@@ -119,7 +116,7 @@ def _partitioned(
         rows = eng.map(
             "drift, pass 2",
             rows_part,
-            parts(Path(folder)),
+            parts(folder),
             eng.share(chosen),
             params,
             eng.share(survey.shared),
