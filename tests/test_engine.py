@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost
 
 from demandcast import bundle, engine, model
 from demandcast.config import EngineParams, Params
 from demandcast.data.schema import DATE, series_columns
+from demandcast.errors import ConfigError
 from tests.conftest import DRIVEN, merged, run, scratch_repo
 
 pytestmark = pytest.mark.slow
@@ -264,3 +267,32 @@ def test_training_goes_external_when_the_rows_do_not_fit_the_workers_memory(clus
             forced = Params.model_validate({"engine": {"kind": "dask", "training": choice}})
             assert model._external(client, forced, 10**12, 26) is external
             assert model._external(client, forced, 1, 26) is external
+
+
+def test_a_worker_lost_in_training_says_what_to_change(
+    tmp_path, monkeypatch, cluster, driven_features, driven_params
+):
+    distributed = pytest.importorskip("distributed")
+    dxgb = pytest.importorskip("xgboost.dask")
+    lazy = as_partitions(driven_features, tmp_path / "features", 2)
+    cutoff = driven_features[DATE].max()
+    on_cluster = driven_params.model_copy(
+        update={"engine": EngineParams(kind="dask", training="cluster")}
+    )
+
+    def peer_died(*args, **kwargs):  # what XGBoost raises when a worker is killed mid-training
+        raise xgboost.core.XGBoostError("[12:00:01] Ring allgather failed, error: Broken pipe")
+
+    monkeypatch.setattr(dxgb, "train", peer_died)
+    with distributed.Client(cluster) as client:
+        with pytest.raises(ConfigError, match=r"engine\.training: external") as refused:
+            model.fit(lazy, cutoff, on_cluster, client=client)
+        assert "Ring allgather failed" in str(refused.value)
+        assert re.search(r"holds the [\d,]+ training rows x \d+ inputs", str(refused.value))
+
+        def bad_params(*args, **kwargs):  # any other XGBoost error is left as it is
+            raise xgboost.core.XGBoostError("Invalid Parameter format for max_depth")
+
+        monkeypatch.setattr(dxgb, "train", bad_params)
+        with pytest.raises(xgboost.core.XGBoostError, match="max_depth"):
+            model.fit(lazy, cutoff, on_cluster, client=client)

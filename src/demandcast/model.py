@@ -34,6 +34,7 @@ from demandcast.data.schema import (
     series_index,
 )
 from demandcast.engine import scratch
+from demandcast.errors import ConfigError
 from demandcast.features import (
     LEVEL_FLOOR,
     LOG_LEVEL,
@@ -52,6 +53,8 @@ Table = Any  # pd.DataFrame, or a dask DataFrame of partitions of series
 # inputs (benchmarks/SCALE.md): the rows held by the workers, binned matrix and buffers
 CLUSTER_BYTES_PER_VALUE = 16
 CLUSTER_MEMORY_SHARE = 0.75  # engine.training auto: cluster if the estimate fits this share
+# how XGBoost's collective fails when a peer (a worker) dies in training
+LOST_PEER = ("allgather", "allreduce", "broadcast", "broken pipe", "connection reset", "poll error")
 
 
 def _lazy(frame: Table) -> bool:
@@ -168,7 +171,7 @@ def fit(
     elif _external(client, params, found.rows, len(inputs)):
         booster = _train_external(train, inputs, types, params)
     else:
-        booster = _train_dask(client, train, inputs, types, params)
+        booster = _train_dask(client, train, inputs, types, params, found.rows)
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
 
     # what the bundle holds, collected in one pass: the forecast rows, the last year of sales
@@ -228,12 +231,47 @@ def _train_local(
     )
 
 
+def _lost_worker(error: Exception) -> bool:
+    """Whether ``error`` is a worker dying in training (most often out of memory): dask gave
+    up on a task whose workers died, or XGBoost's collective lost a peer."""
+    if type(error).__name__ in ("KilledWorker", "CommClosedError"):
+        return True
+    text = str(error).lower()
+    return isinstance(error, xgb.core.XGBoostError) and any(word in text for word in LOST_PEER)
+
+
 def _train_dask(
-    client: Client, train: Table, inputs: list[str], types: list[str], params: Params
+    client: Client,
+    train: Table,
+    inputs: list[str],
+    types: list[str],
+    params: Params,
+    rows: int,
 ) -> xgb.Booster:
     """``xgboost.dask`` on the cluster: each worker holds its partitions' rows, binned into a
     quantile matrix with the cluster's shared sketch; the same objective, base margin and
-    params (each worker uses its own threads)."""
+    params (each worker uses its own threads). A worker lost meanwhile is a ConfigError
+    saying what to change."""
+    try:
+        return _train_on_workers(client, train, inputs, types, params)
+    except Exception as error:
+        if not _lost_worker(error):
+            raise
+        need = rows * len(inputs) * CLUSTER_BYTES_PER_VALUE / 1e9
+        cause = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise ConfigError(
+            f"train: a Dask worker was lost while XGBoost trained on the cluster ({cause}). "
+            f"Most often it ran out of memory: xgboost.dask holds the {rows:,} training rows x "
+            f"{len(inputs)} inputs in the workers' memory, about {need:.1f} GB in all. Set "
+            "engine.training: external in params.yaml (XGBoost's external memory in the train "
+            "stage's process: bounded memory), or give the cluster more memory (more workers "
+            "or machines)."
+        ) from error
+
+
+def _train_on_workers(
+    client: Client, train: Table, inputs: list[str], types: list[str], params: Params
+) -> xgb.Booster:
     from xgboost import dask as dxgb
 
     def column(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
