@@ -17,8 +17,10 @@ import xgboost
 
 from demandcast import bundle, engine, model
 from demandcast.config import EngineParams, Params
+from demandcast.data import load
 from demandcast.data.schema import DATE, series_columns
 from demandcast.errors import ConfigError
+from demandcast.stages.raw import RawPart, raw_partitions
 from tests.conftest import DRIVEN, merged, run, scratch_repo
 
 pytestmark = pytest.mark.slow
@@ -172,6 +174,7 @@ def test_a_bad_row_is_refused_by_the_dask_engine_and_nothing_is_written(tmp_path
     done = run([sys.executable, "-m", "demandcast.stages.prepare"], repo, check=False)
     assert done.returncode == 2, done.stderr
     assert "are negative" in done.stderr and "Traceback" not in done.stderr
+    assert "first at row 71: " in done.stderr  # the file's row, not the partition's
     assert not (repo / "data" / "prepared.parquet").exists()
     assert not list((repo / "data").glob(".*.parquet.*"))
 
@@ -296,3 +299,31 @@ def test_a_worker_lost_in_training_says_what_to_change(
         monkeypatch.setattr(dxgb, "train", bad_params)
         with pytest.raises(xgboost.core.XGBoostError, match="max_depth"):
             model.fit(lazy, cutoff, on_cluster, client=client)
+
+
+def test_a_file_read_in_blocks_keeps_its_rows_numbers_in_every_partition(
+    tmp_path, monkeypatch, cluster
+):
+    distributed = pytest.importorskip("distributed")
+    path = tmp_path / "sales.csv"
+    frame = users_file().reset_index(drop=True)
+    frame.to_csv(path, index=False)
+    monkeypatch.setattr(load, "BLOCK", 2_000)  # bytes: the file is read in many blocks
+    columns = {"date": "Day", "store": "Shop", "item": "Article", "sales": "Units"}
+    params = Params.model_validate(
+        {"data": {"source": "file", "path": str(path), "columns": columns}}
+    )
+    with distributed.Client(cluster) as client:
+        eng = engine.Engine(EngineParams(kind="dask", partitions=3), client)
+        parts = raw_partitions(params, eng)[0]
+        assert load.read_table_lazily(path, params.data.columns).npartitions > 5
+        frames = client.compute([part.frame for part in parts], sync=True)
+    loaded = [RawPart(frame=rows).load(params) for rows in frames]
+    assert len(parts) == 3
+    rows = pd.concat(loaded).sort_index()
+    assert rows.index.tolist() == list(range(len(frame)))  # every row once, by its number
+    for part in loaded:  # in file order, and each row's values are the file's
+        assert part.index.is_monotonic_increasing
+        assert (
+            part["sales"].astype(float).to_numpy() == frame["Units"].to_numpy()[part.index]
+        ).all()

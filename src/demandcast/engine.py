@@ -135,8 +135,12 @@ def start(params: EngineParams) -> Iterator[Engine]:
         finally:
             client.close()
         return
-    for noisy in ("distributed", "bokeh", "tornado"):  # the cluster's own INFO lines
+    for noisy in ("distributed", "tornado"):  # the cluster's own INFO lines
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # the dashboard's warning that it answers any host name (it listens on this machine), and
+    # the scheduler's notes of each shuffle starting and ending (logged as warnings)
+    for noisy in ("bokeh", "distributed.shuffle"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     cluster = LocalCluster(**local_cluster_options(params))
     client = Client(cluster)
     try:

@@ -90,6 +90,9 @@ def read_table(
     return frame
 
 
+BLOCK = 64 * 2**20  # bytes of CSV per dask partition read
+
+
 def read_table_lazily(path: Path | str, columns: ColumnMap) -> dd.DataFrame:
     """:func:`read_table` for a table too large for one process: a dask DataFrame in blocks
     of rows, the mapped columns renamed to the canonical names. A CSV's columns are all read
@@ -102,7 +105,7 @@ def read_table_lazily(path: Path | str, columns: ColumnMap) -> dd.DataFrame:
     wanted = {canonical: theirs for canonical, theirs in columns.model_dump().items() if theirs}
     if READERS[path.suffix.lower()] == "csv":
         frame = dd.read_csv(  # absolute: read by the workers
-            path.resolve(), dtype=str, keep_default_na=True, encoding=ENCODING, blocksize="64MB"
+            path.resolve(), dtype=str, keep_default_na=True, encoding=ENCODING, blocksize=BLOCK
         )
     else:
         frame = dd.read_parquet(path.resolve())

@@ -112,14 +112,18 @@ def refusal(
     names: Mapping[str, str] | None = None,
 ) -> DataError:
     """A refusal naming the file, the column, how many rows and the first of them, in the
-    user's column names (``names``: canonical -> theirs; ``column`` may join several by +)."""
+    user's column names (``names``: canonical -> theirs; ``column`` may join several by +).
+    The row is the file's data row: ``frame``'s integer index + 1 (a part of a file keeps its
+    rows' numbers there: ``stages/raw.py``), else the position + 1."""
     names = {k: v for k, v in (names or {}).items() if k != v}
     positions = np.flatnonzero(bad)
     example = describe_row(frame.rename(columns=names), positions[0])
     label = "+".join(names.get(part, part) for part in column.split("+"))
+    index = frame.index
+    row = index[positions[0]] if pd.api.types.is_integer_dtype(index) else positions[0]
     return DataError(
         f"{source}: column {label!r}: {len(positions)} of {len(frame)} rows {problem}; "
-        f"first at row {positions[0] + 1}: {example}. {fix}"
+        f"first at row {row + 1}: {example}. {fix}"
     )
 
 

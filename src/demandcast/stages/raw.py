@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from demandcast.engine import Engine
 
 PART = "_part"  # the partition of a series, in the keys of raw_partitions
+ROW = "_row"  # a row's number in the file, carried to its partition (messages name it)
 
 
 def load_raw(params: Params) -> tuple[pd.DataFrame, str]:
@@ -51,9 +52,11 @@ class RawPart:
     series: pd.DataFrame | None = None  # store, item
 
     def load(self, params: Params) -> pd.DataFrame:
-        if self.frame is not None:
+        if self.frame is not None:  # in file order, indexed by the rows' numbers in the file
             frame: pd.DataFrame = self.frame
-            return frame.reset_index(drop=True)
+            if ROW not in frame.columns:  # the whole file (local engine)
+                return frame.reset_index(drop=True)
+            return frame.set_index(ROW).sort_index().rename_axis(None)
         return synthetic.generate(params.data.synthetic, series=self.series)
 
 
@@ -85,18 +88,27 @@ def raw_partitions(
     )
     dates = dates.dropna()  # rows with bad dates are refused by their partition
     freq = detect_frequency(dates, params.data.frequency, path)
-    rows = int(frame.shape[0].compute())
-    keys = _assign(keys, engine.partitions(rows))
-    text = keys.astype({k: str for k in names})
-    with_part = frame.merge(text, on=names, how="left")
+    lengths = frame.map_partitions(len).compute().to_numpy()  # of the blocks read
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    frame = frame.map_partitions(_numbered, starts, meta=_numbered(frame._meta, starts))
+    keys = _assign(keys, engine.partitions(int(lengths.sum())))
+    as_text = dict.fromkeys(names, pd.StringDtype("pyarrow"))  # as dask holds text
+    with_part = frame.astype(as_text).merge(keys.astype(as_text), on=names, how="left")
     with_part[PART] = with_part[PART].fillna(0).astype(int)  # no key: refused by partition 0
-    for key in names:
-        if keys[key].dtype != object:
-            with_part[key] = with_part[key].astype(keys[key].dtype)
+    for key in names:  # the table's key type: integers, or text as the local engine reads it
+        with_part[key] = with_part[key].astype(keys[key].dtype)
     count = int(keys[PART].max()) + 1
     ordered = with_part.set_index(PART, divisions=[*range(count), count - 1])
     parts = [RawPart(frame=delayed) for delayed in ordered.to_delayed()]
     return parts, keys, (freq, dates.max()), path
+
+
+def _numbered(
+    block: pd.DataFrame, starts: np.ndarray, partition_info: dict | None = None
+) -> pd.DataFrame:
+    """``block`` (one block of the file dask read) with its rows' numbers in the file."""
+    start = int(starts[partition_info["number"]]) if partition_info else 0
+    return block.assign(**{ROW: np.arange(start, start + len(block), dtype=np.int64)})
 
 
 def _assign(keys: pd.DataFrame, partitions: int) -> pd.DataFrame:
