@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from demandcast.config import EngineParams
-from demandcast.errors import ConfigError
+from demandcast.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -82,18 +82,36 @@ class Engine:
         import dask
         from distributed import as_completed
 
-        task = dask.delayed(function, pure=False)
-        futures = self.client.compute([task(item, *args) for item in items])
+        task = dask.delayed(_refusing, pure=False)
+        futures = self.client.compute([task(function, item, *args) for item in items])
         position = {future.key: i for i, future in enumerate(futures)}
         results: list[Any] = [None] * total
         last = started = time.perf_counter()
         for done, future in enumerate(as_completed(futures), start=1):
-            results[position[future.key]] = future.result()
+            result = future.result()
+            if isinstance(result, _Refused):  # the user's error, said by the stage
+                raise result.error
+            results[position[future.key]] = result
             now = time.perf_counter()
             if done == total or now - last >= 5:
                 last = now
                 log.info("%s: partitions %d/%d done, %.0f s", stage, done, total, now - started)
         return results
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A task's ConfigError or DataError, returned rather than raised: the stage raises it, and
+    the worker does not log it as a failed computation with its traceback."""
+
+    error: ConfigError | DataError
+
+
+def _refusing(function: Callable[..., R], item: Any, *args: Any) -> R | _Refused:
+    try:
+        return function(item, *args)
+    except (ConfigError, DataError) as error:
+        return _Refused(error)
 
 
 def settings(params: EngineParams) -> EngineParams:
@@ -189,4 +207,5 @@ def local_cluster_options(params: EngineParams) -> dict[str, Any]:
         "memory_limit": memory,
         "local_directory": str(spill),
         "dashboard_address": ":0",
+        "silence_logs": logging.ERROR,  # the workers' notes (a task cancelled at the end, ...)
     }
