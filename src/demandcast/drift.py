@@ -42,6 +42,7 @@ reference, and the flag is down.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,10 +175,14 @@ def data_drift(
     if prediction:
         presets.append(RegressionPreset())
     try:
-        run = Report(presets, include_tests=True).run(
-            current_data=Dataset.from_pandas(current[shown], data_definition=definition),
-            reference_data=Dataset.from_pandas(reference[shown], data_definition=definition),
-        )
+        with warnings.catch_warnings():
+            # scikit-learn's note on the regression preset's R^2 of a window of one row: the
+            # report shows it as undefined, a user has nothing to act on
+            warnings.filterwarnings("ignore", message=r"R\^2 score is not well-defined")
+            run = Report(presets, include_tests=True).run(
+                current_data=Dataset.from_pandas(current[shown], data_definition=definition),
+                reference_data=Dataset.from_pandas(reference[shown], data_definition=definition),
+            )
     except StatTestNotFoundError as exc:
         raise ConfigError(f"params.yaml: drift.stattest: {exc}") from None
     share, scores, drifted, method, threshold = _read_evidently(run.dict())
