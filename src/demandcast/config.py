@@ -48,6 +48,10 @@ class ColumnMap(_Strict):
     sales: str = "sales"
     open: str | None = None  # a 0/1 column: 0 = the store is closed that day (no sales, known)
 
+    def mapped(self) -> dict[str, str]:
+        """canonical name -> your column, for the columns that are mapped (not null)."""
+        return {canonical: theirs for canonical, theirs in self.model_dump().items() if theirs}
+
 
 # How a covariate or attribute column is read: flag = 0/1 (true/false, yes/no in any case),
 # number = a float (may be missing), category = text levels, whatever they look like.

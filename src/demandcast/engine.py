@@ -175,14 +175,20 @@ def start(params: EngineParams) -> Iterator[Engine]:
         cluster.close()
 
 
+def _temp_root() -> Path:
+    """``SCRATCH`` in a repository (made if need be), else the system's temp folder."""
+    if not SCRATCH.parent.is_dir():
+        return Path(tempfile.gettempdir())
+    SCRATCH.mkdir(exist_ok=True)
+    return SCRATCH
+
+
 @contextmanager
 def scratch(name: str) -> Iterator[Path]:
     """A new folder for a stage's intermediate files, removed at the end: under ``SCRATCH``
     (in the repository, so a cluster's workers see it at the same path as the stage; the
     system's temp folder outside a repository), as an absolute path."""
-    root = SCRATCH if SCRATCH.parent.is_dir() else Path(tempfile.gettempdir())
-    root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root)).resolve()
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_temp_root())).resolve()
     try:
         yield folder
     finally:
@@ -198,8 +204,8 @@ def local_cluster_options(params: EngineParams) -> dict[str, Any]:
     cores = max(1, os.cpu_count() or 1)
     workers = cores if params.workers == "auto" else int(params.workers)
     memory = int(psutil.virtual_memory().total * 0.9 / workers)
-    spill = SPILL_DIR if SPILL_DIR.parent.is_dir() else Path(tempfile.gettempdir())
-    spill.mkdir(parents=True, exist_ok=True)
+    spill = SPILL_DIR if _temp_root() == SCRATCH else Path(tempfile.gettempdir())
+    spill.mkdir(exist_ok=True)
     return {
         "n_workers": workers,
         "threads_per_worker": 1,

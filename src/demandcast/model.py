@@ -231,6 +231,11 @@ def _train_local(
     )
 
 
+def _cluster_need(rows: int, inputs: int) -> int:
+    """Bytes xgboost.dask needs in all to train on ``rows`` x ``inputs`` (measured)."""
+    return rows * inputs * CLUSTER_BYTES_PER_VALUE
+
+
 def _lost_worker(error: Exception) -> bool:
     """Whether ``error`` is a worker dying in training (most often out of memory): dask gave
     up on a task whose workers died, or XGBoost's collective lost a peer."""
@@ -257,7 +262,7 @@ def _train_dask(
     except Exception as error:
         if not _lost_worker(error):
             raise
-        need = rows * len(inputs) * CLUSTER_BYTES_PER_VALUE / 1e9
+        need = _cluster_need(rows, len(inputs)) / 1e9
         cause = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
         raise ConfigError(
             f"train: a Dask worker was lost while XGBoost trained on the cluster ({cause}). "
@@ -314,7 +319,7 @@ def _external(client: Client, params: Params, rows: int, inputs: int) -> bool:
     limits = [int(worker.get("memory_limit") or 0) for worker in workers]
     if not limits or 0 in limits:  # a worker without a memory limit: no estimate to go by
         return False
-    need, have = rows * inputs * CLUSTER_BYTES_PER_VALUE, sum(limits)
+    need, have = _cluster_need(rows, inputs), sum(limits)
     external = need > CLUSTER_MEMORY_SHARE * have
     log.info(
         "train: %s rows x %d inputs need about %.1f GB in the cluster's memory (%.1f GB): %s "

@@ -51,7 +51,7 @@ def select_typed(
             f"{source}: no column {missing[0]!r} (declared in params.yaml: data.covariates or "
             f"evaluate.weight); the file has {list(frame.columns)}"
         )
-    mapped = (*(c for c, theirs in params.data.columns.model_dump().items() if theirs), TRUE_MEAN)
+    mapped = (*params.data.columns.mapped(), TRUE_MEAN)
     canonical = [c for c in (DATE, STORE, ITEM, SALES, OPEN, TRUE_MEAN) if c in mapped]
     canonical = [c for c in canonical if c in frame.columns]
     out = frame[canonical + [c for c in wanted if c not in canonical]].copy()

@@ -60,7 +60,7 @@ def read_table(
     type pandas infers for the whole column; one whose values still mix types (text in some
     rows, numbers in others) is read as text, so that it is carried along whatever it holds.
     """
-    wanted = {canonical: theirs for canonical, theirs in columns.model_dump().items() if theirs}
+    wanted = columns.mapped()
     if without_sales:
         wanted.pop(SALES, None)
     keys: dict[str, type] = {wanted[k]: str for k in (STORE, ITEM) if k in wanted}
@@ -102,7 +102,7 @@ def read_table_lazily(path: Path | str, columns: ColumnMap) -> dd.DataFrame:
 
     path = Path(path)
     read_file_head(path)  # the file's own errors, as read_table says them
-    wanted = {canonical: theirs for canonical, theirs in columns.model_dump().items() if theirs}
+    wanted = columns.mapped()
     if READERS[path.suffix.lower()] == "csv":
         frame = dd.read_csv(  # absolute: read by the workers
             path.resolve(), dtype=str, keep_default_na=True, encoding=ENCODING, blocksize=BLOCK

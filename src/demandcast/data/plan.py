@@ -90,6 +90,30 @@ def default_plan(prepared: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, 
     return plan, used
 
 
+def refuse_unknown_series(
+    raw: pd.DataFrame,
+    plan_keys: pd.DataFrame,
+    known: pd.DataFrame,
+    source: str,
+    names: Mapping[str, str],
+) -> None:
+    """Refuse the plan ``raw`` when a row's series (``plan_keys``, one row per row of ``raw``)
+    is not one of ``known``'s (the sales table's series keys), naming the first."""
+    keys = list(known.columns)
+    listed = series_index(known.drop_duplicates(), keys)
+    bad = ~np.asarray(series_index(plan_keys, keys).isin(listed))
+    if bad.any():
+        raise refusal(
+            source,
+            "+".join(keys),
+            "name series that are not in the sales table",
+            raw,
+            bad,
+            "Remove them, or add their sales.",
+            names,
+        )
+
+
 def check_plan(
     raw: pd.DataFrame, prepared: pd.DataFrame, params: Params, source: str
 ) -> tuple[pd.DataFrame, int]:
@@ -97,7 +121,7 @@ def check_plan(
     rows were outside the window (ignored); :class:`DataError` naming the file, the column,
     the count and the first bad row when a series or period is missing, a series is unknown,
     a row is repeated or a value is not of its column's kind."""
-    names = {k: v for k, v in params.data.columns.model_dump().items() if v}
+    names = params.data.columns.mapped()
     names.pop(SALES, None)
     keys = series_columns(prepared)
     needed = [*keys, DATE, *([OPEN] if OPEN in prepared.columns else [])]
@@ -140,18 +164,7 @@ def check_plan(
             "Keep one row per series and period.",
             names,
         )
-    known = series_index(prepared[keys].drop_duplicates(), keys)
-    bad = ~series_index(typed[keys], keys).isin(known)
-    if bad.any():
-        raise refusal(
-            source,
-            "+".join(keys),
-            "name series that are not in the sales table",
-            raw,
-            bad,
-            "Remove them, or add their sales.",
-            names,
-        )
+    refuse_unknown_series(raw, typed[keys], prepared[keys], source, names)
     dates_wanted = window(prepared, params.horizon)
     inside = typed[DATE].isin(dates_wanted).to_numpy()
     grid = _grid(prepared, dates_wanted)

@@ -324,7 +324,7 @@ def prepare_table(
     ``prepare`` stage); the drift stage reads today's data without that rule. ``calendar``:
     the period and last date of the whole table when ``frame`` is one partition of its series
     (``engine.py``); by default ``frame``'s own."""
-    names = {k: v for k, v in params.data.columns.model_dump().items() if v}
+    names = params.data.columns.mapped()
     selected = select_typed(frame, params, source, names)
     checked, negative = validate(
         selected, source, params.data.date_format, params.prepare.negative_sales, names

@@ -10,15 +10,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from demandcast import engine
 from demandcast.config import Params
 from demandcast.data import synthetic
 from demandcast.data.covariates import join_attributes, read_attributes
-from demandcast.data.plan import category_levels, describe, make_plan, unseen_levels
-from demandcast.data.schema import refusal
+from demandcast.data.plan import (
+    category_levels,
+    describe,
+    make_plan,
+    refuse_unknown_series,
+    unseen_levels,
+)
 from demandcast.data.validate import Summary, prepare_table
 from demandcast.errors import DataError
 from demandcast.files import write_json
@@ -115,20 +119,11 @@ def _plan_parts(
     raw_plan, source = load_plan(params)
     assert raw_plan is not None and source is not None
     key_names = [c for c in keys.columns if c != PART]
+    # as check_plan says it, before the plan is split by partition
+    names = params.data.columns.mapped()
+    refuse_unknown_series(raw_plan, raw_plan[key_names], keys[key_names], source, names)
     known = pd.MultiIndex.from_frame(keys[key_names])
     plan_keys = pd.MultiIndex.from_frame(raw_plan[key_names])
-    unknown = ~plan_keys.isin(known)
-    if unknown.any():  # as check_plan says it, before the plan is split by partition
-        names = {k: v for k, v in params.data.columns.model_dump().items() if v}
-        raise refusal(
-            source,
-            "+".join(key_names),
-            "name series that are not in the sales table",
-            raw_plan,
-            np.asarray(unknown),
-            "Remove them, or add their sales.",
-            names,
-        )
     where = pd.Series(keys[PART].to_numpy(), index=known).reindex(plan_keys).to_numpy()
     return source, [raw_plan.loc[where == i].reset_index(drop=True) for i in range(len(raws))]
 

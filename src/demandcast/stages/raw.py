@@ -79,16 +79,19 @@ def raw_partitions(
     path = str(params.data.path)
     frame = load.read_table_lazily(path, params.data.columns)
     names = [k for k in (STORE, ITEM) if k in frame.columns]
-    keys = frame[names].drop_duplicates().compute()
+    import dask
+
+    # one read of the file for all three: its series, its dates and the length of each block
+    keys, dates, lengths = dask.compute(
+        frame[names].drop_duplicates(), frame[DATE].drop_duplicates(), frame.map_partitions(len)
+    )
     for key in names:  # integers only when every key of the whole table is a plain integer
         keys[key] = load.int_if_plain(keys[key])
     keys = keys.dropna().sort_values(names, ignore_index=True)
-    dates = parse_dates(
-        pd.Series(frame[DATE].drop_duplicates().compute()), params.data.date_format, path
-    )
+    dates = parse_dates(pd.Series(dates), params.data.date_format, path)
     dates = dates.dropna()  # rows with bad dates are refused by their partition
     freq = detect_frequency(dates, params.data.frequency, path)
-    lengths = frame.map_partitions(len).compute().to_numpy()  # of the blocks read
+    lengths = lengths.to_numpy()  # of the blocks read
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     frame = frame.map_partitions(_numbered, starts, meta=_numbered(frame._meta, starts))
     keys = _assign(keys, engine.partitions(int(lengths.sum())))
